@@ -1,0 +1,3 @@
+from adafocus.cli import main
+
+raise SystemExit(main())

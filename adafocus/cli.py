@@ -1,0 +1,172 @@
+"""Command line: ``python -m adafocus <command>``.
+
+    data generate|preview   make the synthetic benchmark (cached) / a filmstrip PNG and an mp4
+    models                  list the registered models
+    train                   train one model (loads the cached checkpoint when present)
+    evaluate                test accuracy, MACs and policy metrics of a trained model
+    flops                   MACs per component (``--json`` for machine-readable output)
+    bench                   the accuracy-vs-MACs benchmark (every method and budget)
+    demo                    everything ``make demo`` does
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from adafocus.config import ConfigError, get_config
+
+
+def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["model.patch_size=32", "train.lr=1e-3"]`` -> ``{"model.patch_size": 32, "train.lr": 0.001}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected SECTION.FIELD=VALUE, e.g. model.patch_size=32")
+        try:
+            out[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            out[key] = raw
+    return out
+
+
+def _config(args: argparse.Namespace):
+    return get_config(args.preset, **_parse_overrides(args.set or []))
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from adafocus.data.synthetic import load_splits
+
+    cfg = _config(args)
+    if args.action == "generate":
+        splits = load_splits(cfg.data)
+        for name, ds in splits.items():
+            print(f"{name}: {len(ds)} clips of {tuple(ds.clips.videos.shape[1:])} (T, C, H, W)")
+    else:
+        from adafocus.data.preview import preview
+
+        paths = preview(cfg.data, Path(args.out))
+        for kind, path in paths.items():
+            print(f"{kind}: {path}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from adafocus.models.registry import list_models
+
+    print("\n".join(list_models()))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from adafocus.train import train
+
+    cfg = _config(args)
+    result = train(args.model, cfg, retrain=args.retrain)
+    cols = [c for c in ("stage", "epoch", "train_loss", "train_acc", "val_acc", "seconds") if c in result.history]
+    print(result.history[cols].to_string(index=False))
+    print(f"checkpoint: {result.checkpoint}{' (cached)' if result.from_cache else ''}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from adafocus.evaluate import evaluate_model
+
+    cfg = _config(args)
+    row = evaluate_model(args.model, cfg)
+    print(json.dumps(row, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in row.items()))
+    return 0
+
+
+def cmd_flops(args: argparse.Namespace) -> int:
+    from adafocus.flops import model_cost
+
+    overrides = _parse_overrides(args.set or [])
+    if args.patch_size is not None:
+        overrides["model.patch_size"] = args.patch_size
+    cfg = get_config(args.preset, **overrides)
+    cost = model_cost(args.model, cfg)
+    if args.json:
+        print(json.dumps(cost, indent=2))
+    else:
+        for name, g in cost["components"].items():
+            print(f"{name:>24s}: {g:10.4f} GMACs")
+        print(f"{'total':>24s}: {cost['total_gmacs']:10.4f} GMACs")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from adafocus.benchmark import run_benchmark
+
+    run_benchmark(args.preset, quick=args.quick)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from adafocus.demo import run_demo
+
+    run_demo(args.preset)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m adafocus", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, preset: str = "small") -> None:
+        p.add_argument("--preset", default=preset, help="tiny | small | full (default: %(default)s)")
+        p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
+                       help="override a config field, e.g. --set model.patch_size=32 (repeatable)")
+
+    p = sub.add_parser("data", help="generate the synthetic benchmark or preview it")
+    p.add_argument("action", choices=["generate", "preview"])
+    p.add_argument("--out", default="figures/data_preview", help="preview output folder")
+    common(p)
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("models", help="list registered models")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("train", help="train a model (cached by config hash)")
+    p.add_argument("--model", default="uni_adafocus")
+    p.add_argument("--retrain", action="store_true", help="ignore a cached checkpoint")
+    common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a trained model on the test split")
+    p.add_argument("--model", default="uni_adafocus")
+    p.add_argument("--json", action="store_true")
+    common(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("flops", help="MACs per component of a model")
+    p.add_argument("--model", default="uni_adafocus")
+    p.add_argument("--patch-size", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    common(p, preset="full")
+    p.set_defaults(func=cmd_flops)
+
+    p = sub.add_parser("bench", help="accuracy vs MACs of every method and budget")
+    p.add_argument("--quick", action="store_true", help="fewer budgets")
+    common(p)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="generate data, train, evaluate, write figures and tables")
+    common(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

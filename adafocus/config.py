@@ -1,0 +1,275 @@
+"""Typed configuration: one dataclass per concern, named presets, validation with clear messages.
+
+A :class:`Config` bundles :class:`DataConfig` (the synthetic benchmark or a video folder),
+:class:`ModelConfig` (glance, policies, focus, classifier) and :class:`TrainConfig`.
+Presets (see DESIGN.md 3):
+
+- ``tiny``  for tests and CI (trains in well under a minute),
+- ``small`` for the demo and the benchmark (one model in a few minutes on 2 CPU cores),
+- ``full``  the paper's sizes (224² frames, MobileNetV2-1.0 glance, ResNet-50 focus, 200
+  classes) for cost counting and shape tests, not for CPU training.
+
+Every field is validated by :meth:`Config.validate` (called by :func:`get_config`); an impossible
+value raises :class:`ConfigError` naming the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """An impossible configuration value. The message names the field and what was expected."""
+
+
+def _check(cond: bool, name: str, expected: str, value: Any) -> None:
+    if not cond:
+        raise ConfigError(f"{name}: expected {expected}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The synthetic benchmark's knobs (DESIGN.md 4) and the clip geometry.
+
+    Clips are ``(T, C, H, W)`` with ``T = num_frames`` and ``H = W = frame_size``.
+    """
+
+    num_classes: int = 10  # digits 0-9 (sklearn's load_digits)
+    num_frames: int = 16  # T
+    frame_size: int = 64  # H = W in pixels
+    channels: int = 3  # RGB
+    num_train: int = 4000
+    num_val: int = 500
+    num_test: int = 1000
+    object_scale: tuple[float, float] = (0.20, 0.26)  # object side as a fraction of the frame
+    informative_fraction: float = 0.5  # fraction of frames in which the object is visible
+    clutter: float = 0.6  # 0 = plain background, 1 = heavy clutter and distractors
+    speed: float = 1.5  # mean object speed in pixels per frame
+    seed: int = 0  # fixes every split byte for byte
+
+    def validate(self, prefix: str = "data") -> None:
+        p = prefix
+        _check(2 <= self.num_classes <= 10, f"{p}.num_classes", "an int in [2, 10]", self.num_classes)
+        _check(self.num_frames >= 2, f"{p}.num_frames", "an int >= 2", self.num_frames)
+        _check(self.frame_size >= 16, f"{p}.frame_size", "an int >= 16 pixels", self.frame_size)
+        _check(self.channels in (1, 3), f"{p}.channels", "1 or 3", self.channels)
+        for split in ("num_train", "num_val", "num_test"):
+            v = getattr(self, split)
+            _check(isinstance(v, int) and v >= 0, f"{p}.{split}", "a non-negative int", v)
+        lo, hi = self.object_scale
+        _check(0.05 <= lo <= hi <= 0.9, f"{p}.object_scale", "(lo, hi) with 0.05 <= lo <= hi <= 0.9",
+               self.object_scale)
+        _check(0.0 < self.informative_fraction <= 1.0, f"{p}.informative_fraction", "a float in (0, 1]",
+               self.informative_fraction)
+        _check(0.0 <= self.clutter <= 1.0, f"{p}.clutter", "a float in [0, 1]", self.clutter)
+        _check(0.0 <= self.speed <= self.frame_size / 4, f"{p}.speed",
+               f"a float in [0, frame_size/4 = {self.frame_size / 4}] pixels per frame", self.speed)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Uni-AdaFocus geometry (DESIGN.md 1 and 3).
+
+    Glance: MobileNetV2 on ``glance_frames`` frames downsampled to ``glance_size``.
+    Focus: ResNet on ``num_focus`` (K) patches of ``patch_size`` (P) pixels, cropped from boxes whose
+    side lies in ``[box_min, box_max]`` pixels of the full frame.
+    """
+
+    # glance network (cheap, full view)
+    glance_width: float = 0.5  # MobileNetV2 width multiplier
+    glance_size: int = 32  # frames are resized to glance_size² for the glance
+    glance_frames: int = 16  # T_g, spread uniformly over the clip
+    glance_feature_dim: int = 0  # 0 = MobileNetV2's own last conv width (1280 at width 1.0)
+    # focus network (expensive, on patches)
+    focus_block: str = "basic"  # "basic" (ResNet-18/34) or "bottleneck" (ResNet-50)
+    focus_layers: tuple[int, ...] = (1, 1, 1, 1)
+    focus_widths: tuple[int, ...] = (16, 32, 64, 128)
+    focus_stem_stride: int = 2  # 4 = ResNet's conv stride 2 + maxpool; 2 = conv only (small patches)
+    focus_tsm: bool = False  # temporal shift in the focus network
+    # spatial policy
+    patch_size: int = 24  # P: every box is resampled to P x P
+    box_min: int = 16  # smallest box side in pixels of the full frame
+    box_max: int = 32  # largest box side
+    square_boxes: bool = False  # AdaFocusV2 uses squares; Uni-AdaFocus may use rectangles
+    location_head: str = "softargmax"  # "softargmax" (CPU default) or "conv" (the paper's)
+    policy_channels: int = 32  # width of the spatial policy's 3-D convs
+    # temporal policy and focus frames
+    num_focus: int = 4  # K focus frames out of T
+    temporal_channels: int = 32
+    # classifier with exits
+    hidden_dim: int = 256  # per-step MLP output width
+    num_classes: int = 10
+    # switches (see models.registry for the named variants)
+    spatial_policy: bool = True
+    temporal_policy: bool = True
+    exits: bool = True
+
+    def validate(self, data: DataConfig | None = None, prefix: str = "model") -> None:
+        p = prefix
+        _check(self.glance_width > 0, f"{p}.glance_width", "a positive float", self.glance_width)
+        _check(self.glance_size >= 8, f"{p}.glance_size", "an int >= 8", self.glance_size)
+        _check(self.glance_frames >= 1, f"{p}.glance_frames", "an int >= 1", self.glance_frames)
+        _check(self.focus_block in ("basic", "bottleneck"), f"{p}.focus_block", "'basic' or 'bottleneck'",
+               self.focus_block)
+        _check(len(self.focus_layers) == len(self.focus_widths) and len(self.focus_layers) >= 1,
+               f"{p}.focus_layers", "as many stages as focus_widths", self.focus_layers)
+        _check(self.focus_stem_stride in (1, 2, 4), f"{p}.focus_stem_stride", "1, 2 or 4", self.focus_stem_stride)
+        _check(self.patch_size >= 8, f"{p}.patch_size", "an int >= 8", self.patch_size)
+        _check(1 <= self.box_min <= self.box_max, f"{p}.box_min",
+               f"an int in [1, box_max={self.box_max}]", self.box_min)
+        _check(self.location_head in ("softargmax", "conv"), f"{p}.location_head", "'softargmax' or 'conv'",
+               self.location_head)
+        _check(self.num_focus >= 1, f"{p}.num_focus", "an int >= 1", self.num_focus)
+        _check(self.hidden_dim >= 1, f"{p}.hidden_dim", "an int >= 1", self.hidden_dim)
+        _check(self.num_classes >= 2, f"{p}.num_classes", "an int >= 2", self.num_classes)
+        if data is not None:
+            T, S = data.num_frames, data.frame_size
+            _check(self.num_focus <= T, f"{p}.num_focus", f"K <= the clip's T = {T} frames", self.num_focus)
+            _check(self.glance_frames <= T, f"{p}.glance_frames", f"<= the clip's T = {T} frames",
+                   self.glance_frames)
+            _check(self.patch_size <= S, f"{p}.patch_size",
+                   f"a patch no larger than the {S}x{S} frame", self.patch_size)
+            _check(self.box_max <= S, f"{p}.box_max", f"a box side no larger than the frame ({S} px)",
+                   self.box_max)
+            _check(self.glance_size <= S, f"{p}.glance_size", f"<= frame_size = {S}", self.glance_size)
+            _check(self.num_classes == data.num_classes, f"{p}.num_classes",
+                   f"the data's number of classes ({data.num_classes})", self.num_classes)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The two-phase recipe: focus network on random patches, then end to end (DESIGN.md 1)."""
+
+    batch_size: int = 32
+    pretrain_epochs: int = 3  # phase 0: shared backbone pretraining (glance + focus on full frames)
+    phase1_epochs: int = 3  # phase 1: focus net on random patches
+    phase2_epochs: int = 6  # phase 2: end to end with the policies
+    optimizer: str = "adamw"  # "adamw" or "sgd"
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    # per-part LR multipliers (the paper: policy 0.2, glance 0.5, focus 1, classifier 20 with SGD)
+    lr_policy: float = 1.0
+    lr_glance: float = 0.5
+    lr_focus: float = 1.0
+    lr_classifier: float = 1.0
+    size_penalty: float = 0.0  # optional penalty on box area
+    center_supervision: float = 0.0  # optional L1 on the true box centre (synthetic data only)
+    grad_clip: float = 5.0
+    seed: int = 0
+    num_threads: int = 2
+    max_minutes: float = 0.0  # 0 = no limit; otherwise stop (and checkpoint) after this wall time
+
+    def validate(self, prefix: str = "train") -> None:
+        p = prefix
+        _check(self.batch_size >= 1, f"{p}.batch_size", "an int >= 1", self.batch_size)
+        for name in ("pretrain_epochs", "phase1_epochs", "phase2_epochs"):
+            v = getattr(self, name)
+            _check(isinstance(v, int) and v >= 0, f"{p}.{name}", "a non-negative int", v)
+        _check(self.optimizer in ("adamw", "sgd"), f"{p}.optimizer", "'adamw' or 'sgd'", self.optimizer)
+        _check(self.lr > 0, f"{p}.lr", "a positive float", self.lr)
+        for name in ("lr_policy", "lr_glance", "lr_focus", "lr_classifier", "size_penalty",
+                     "center_supervision", "weight_decay", "max_minutes"):
+            v = getattr(self, name)
+            _check(v >= 0, f"{p}.{name}", "a non-negative float", v)
+        _check(self.num_threads >= 1, f"{p}.num_threads", "an int >= 1", self.num_threads)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything needed to build data, a model and a training run."""
+
+    name: str = "small"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> "Config":
+        self.data.validate()
+        self.model.validate(self.data)
+        self.train.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hash(self, *parts: str) -> str:
+        """A short stable hash of the given sections (default: all), for cache keys."""
+        d = self.to_dict()
+        d.pop("name")
+        if parts:
+            d = {k: d[k] for k in parts}
+        blob = json.dumps(d, sort_keys=True, default=list).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def replace(self, **overrides: Any) -> "Config":
+        """Dotted overrides: ``cfg.replace(**{"model.patch_size": 32, "train.lr": 1e-3})``."""
+        return apply_overrides(self, overrides)
+
+
+def _tiny() -> Config:
+    data = DataConfig(num_classes=4, num_frames=8, frame_size=32, num_train=192, num_val=64, num_test=64,
+                      object_scale=(0.3, 0.4), speed=1.0)
+    model = ModelConfig(glance_width=0.25, glance_size=16, glance_frames=8, focus_widths=(8, 16, 16, 32),
+                        patch_size=16, box_min=10, box_max=20, num_focus=3, policy_channels=8,
+                        temporal_channels=8, hidden_dim=32, num_classes=4)
+    train = TrainConfig(batch_size=32, pretrain_epochs=1, phase1_epochs=1, phase2_epochs=1)
+    return Config("tiny", data, model, train)
+
+
+def _small() -> Config:
+    return Config("small", DataConfig(), ModelConfig(), TrainConfig())
+
+
+def _full() -> Config:
+    """The paper's sizes (ActivityNet-like): for cost counting and shape tests, not CPU training."""
+    data = DataConfig(num_classes=10, num_frames=48, frame_size=224, num_train=0, num_val=0, num_test=0,
+                      speed=4.0)
+    model = ModelConfig(glance_width=1.0, glance_size=224, glance_frames=16, focus_block="bottleneck",
+                        focus_layers=(3, 4, 6, 3), focus_widths=(64, 128, 256, 512), focus_stem_stride=4,
+                        patch_size=128, box_min=96, box_max=224, location_head="conv", policy_channels=128,
+                        num_focus=16, temporal_channels=64, hidden_dim=4096, num_classes=200)
+    return Config("full", replace(data, num_classes=10), model, TrainConfig(batch_size=8))
+
+
+PRESETS = {"tiny": _tiny, "small": _small, "full": _full}
+
+
+def get_config(name: str = "small", **overrides: Any) -> Config:
+    """A named preset with optional dotted overrides, validated.
+
+    >>> get_config("tiny", **{"model.num_focus": 2}).model.num_focus
+    2
+    """
+    if name not in PRESETS:
+        raise ConfigError(f"preset: expected one of {sorted(PRESETS)}, got {name!r}")
+    cfg = PRESETS[name]()
+    cfg = apply_overrides(cfg, overrides) if overrides else cfg
+    if name != "full":  # the full preset's 200 classes describe ActivityNet, not the synthetic data
+        cfg.validate()
+    else:
+        cfg.data.validate()
+        cfg.model.validate()
+        cfg.train.validate()
+    return cfg
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """Return ``cfg`` with dotted-path overrides applied, e.g. ``{"model.patch_size": 32}``."""
+    sections = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+    for key, value in overrides.items():
+        section, _, attr = key.partition(".")
+        if section not in ("data", "model", "train") or not attr:
+            raise ConfigError(f"override {key!r}: expected 'data.<field>', 'model.<field>' or 'train.<field>'")
+        sub = sections[section]
+        names = {f.name: f for f in fields(sub)}
+        if attr not in names:
+            raise ConfigError(f"override {key!r}: {section} has no field {attr!r}; fields: {sorted(names)}")
+        current = getattr(sub, attr)
+        if isinstance(current, tuple) and isinstance(value, list):
+            value = tuple(value)
+        sections[section] = replace(sub, **{attr: value})
+    return replace(cfg, **sections)
