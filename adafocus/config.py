@@ -70,6 +70,10 @@ class DataConfig:
                f"a float in [0, frame_size/4 = {self.frame_size / 4}] pixels per frame", self.speed)
 
 
+PATCH_MODES = ("policy", "random", "center", "oracle", "full")
+FRAME_MODES = ("policy", "uniform", "oracle")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Uni-AdaFocus geometry (DESIGN.md 1 and 3).
@@ -80,10 +84,11 @@ class ModelConfig:
     """
 
     # glance network (cheap, full view)
-    glance_width: float = 0.5  # MobileNetV2 width multiplier
+    glance_width: float = 0.25  # MobileNetV2 width multiplier
     glance_size: int = 32  # frames are resized to glance_size² for the glance
-    glance_frames: int = 16  # T_g, spread uniformly over the clip
-    glance_feature_dim: int = 0  # 0 = MobileNetV2's own last conv width (1280 at width 1.0)
+    glance_frames: int = 8  # T_g, spread uniformly over the clip
+    glance_stride: int = 8  # 32 = the whole MobileNetV2; 8/16 = truncated there (a 4x4 map on 32² frames)
+    glance_feature_dim: int = 64  # 1x1 conv to this width; 0 = the backbone's own (1280 at width 1.0, stride 32)
     # focus network (expensive, on patches)
     focus_block: str = "basic"  # "basic" (ResNet-18/34) or "bottleneck" (ResNet-50)
     focus_layers: tuple[int, ...] = (1, 1, 1, 1)
@@ -96,17 +101,27 @@ class ModelConfig:
     box_max: int = 32  # largest box side
     square_boxes: bool = False  # AdaFocusV2 uses squares; Uni-AdaFocus may use rectangles
     location_head: str = "softargmax"  # "softargmax" (CPU default) or "conv" (the paper's)
-    policy_channels: int = 32  # width of the spatial policy's 3-D convs
+    policy_channels: int = 16  # width of the spatial policy's 3-D convs
     # temporal policy and focus frames
     num_focus: int = 4  # K focus frames out of T
-    temporal_channels: int = 32
+    temporal_channels: int = 16
     # classifier with exits
     hidden_dim: int = 256  # per-step MLP output width
     num_classes: int = 10
     # switches (see models.registry for the named variants)
-    spatial_policy: bool = True
-    temporal_policy: bool = True
-    exits: bool = True
+    spatial_policy: bool = True  # build the spatial policy network
+    temporal_policy: bool = True  # build the temporal policy network
+    exits: bool = True  # an exit after every step (False: one head at the end)
+    use_glance: bool = True  # False: no glance network (full-frame baselines, FrameExit-like)
+    use_focus: bool = True  # False: no focus network (the glance-only baseline)
+    patch_mode: str = "policy"  # where patches come from: policy | random | center | oracle | full
+    frame_mode: str = "policy"  # which frames are focused on: policy | uniform | oracle
+    full_frame_frames: int = 8  # frames seen by the full-frame baselines
+    surrogate_size: int = 4  # the spatial surrogate samples a surrogate_size² grid of the glance map per box
+    temporal_draws: int = 4  # Monte Carlo draws of the temporal surrogate
+    patch_grad: bool = False  # let gradients through the pixel crop into the boxes (AdaFocusV2 allows it)
+    policy_trains_glance: bool = False  # the spatial policy's gradients also reach the glance (paper: detached)
+    channels_last: bool = True  # 2-D convs in channels_last memory format (faster on CPU)
 
     def validate(self, data: DataConfig | None = None, prefix: str = "model") -> None:
         p = prefix
@@ -126,6 +141,22 @@ class ModelConfig:
         _check(self.num_focus >= 1, f"{p}.num_focus", "an int >= 1", self.num_focus)
         _check(self.hidden_dim >= 1, f"{p}.hidden_dim", "an int >= 1", self.hidden_dim)
         _check(self.num_classes >= 2, f"{p}.num_classes", "an int >= 2", self.num_classes)
+        _check(self.glance_stride in (2, 4, 8, 16, 32), f"{p}.glance_stride", "2, 4, 8, 16 or 32",
+               self.glance_stride)
+        _check(self.glance_feature_dim >= 0, f"{p}.glance_feature_dim", "an int >= 0 (0 = the backbone's own)",
+               self.glance_feature_dim)
+        _check(self.patch_mode in PATCH_MODES, f"{p}.patch_mode", f"one of {PATCH_MODES}", self.patch_mode)
+        _check(self.frame_mode in FRAME_MODES, f"{p}.frame_mode", f"one of {FRAME_MODES}", self.frame_mode)
+        _check(self.use_glance or self.use_focus, f"{p}.use_focus", "True when use_glance is False", self.use_focus)
+        _check(self.use_glance or not (self.spatial_policy or self.temporal_policy), f"{p}.use_glance",
+               "True when a policy is on (the policies read the glance)", self.use_glance)
+        _check(self.patch_mode != "policy" or self.spatial_policy or not self.use_focus, f"{p}.patch_mode",
+               "not 'policy' when spatial_policy is False", self.patch_mode)
+        _check(self.frame_mode != "policy" or self.temporal_policy or not self.use_focus, f"{p}.frame_mode",
+               "not 'policy' when temporal_policy is False", self.frame_mode)
+        _check(self.full_frame_frames >= 1, f"{p}.full_frame_frames", "an int >= 1", self.full_frame_frames)
+        _check(self.surrogate_size >= 1, f"{p}.surrogate_size", "an int >= 1", self.surrogate_size)
+        _check(self.temporal_draws >= 1, f"{p}.temporal_draws", "an int >= 1", self.temporal_draws)
         if data is not None:
             T, S = data.num_frames, data.frame_size
             _check(self.num_focus <= T, f"{p}.num_focus", f"K <= the clip's T = {T} frames", self.num_focus)
@@ -136,6 +167,8 @@ class ModelConfig:
             _check(self.box_max <= S, f"{p}.box_max", f"a box side no larger than the frame ({S} px)",
                    self.box_max)
             _check(self.glance_size <= S, f"{p}.glance_size", f"<= frame_size = {S}", self.glance_size)
+            _check(self.full_frame_frames <= T, f"{p}.full_frame_frames", f"<= the clip's T = {T} frames",
+                   self.full_frame_frames)
             _check(self.num_classes == data.num_classes, f"{p}.num_classes",
                    f"the data's number of classes ({data.num_classes})", self.num_classes)
 
@@ -160,7 +193,7 @@ class TrainConfig:
     center_supervision: float = 0.0  # optional L1 on the true box centre (synthetic data only)
     grad_clip: float = 5.0
     seed: int = 0
-    num_threads: int = 2
+    num_threads: int = 1  # 1 per process: two trainings side by side beat one on 2 threads
     max_minutes: float = 0.0  # 0 = no limit; otherwise stop (and checkpoint) after this wall time
 
     def validate(self, prefix: str = "train") -> None:
@@ -213,7 +246,8 @@ class Config:
 def _tiny() -> Config:
     data = DataConfig(num_classes=4, num_frames=8, frame_size=32, num_train=192, num_val=64, num_test=64,
                       object_scale=(0.3, 0.4), speed=1.0)
-    model = ModelConfig(glance_width=0.25, glance_size=16, glance_frames=8, focus_widths=(8, 16, 16, 32),
+    model = ModelConfig(glance_width=0.25, glance_size=16, glance_frames=8, glance_feature_dim=32,
+                        focus_widths=(8, 16, 16, 32), full_frame_frames=4,
                         patch_size=16, box_min=10, box_max=20, num_focus=3, policy_channels=8,
                         temporal_channels=8, hidden_dim=32, num_classes=4)
     train = TrainConfig(batch_size=32, pretrain_epochs=1, phase1_epochs=1, phase2_epochs=1)
@@ -228,7 +262,8 @@ def _full() -> Config:
     """The paper's sizes (ActivityNet-like): for cost counting and shape tests, not CPU training."""
     data = DataConfig(num_classes=10, num_frames=48, frame_size=224, num_train=0, num_val=0, num_test=0,
                       speed=4.0)
-    model = ModelConfig(glance_width=1.0, glance_size=224, glance_frames=16, focus_block="bottleneck",
+    model = ModelConfig(glance_width=1.0, glance_size=224, glance_frames=16, glance_stride=32,
+                        glance_feature_dim=0, focus_block="bottleneck",
                         focus_layers=(3, 4, 6, 3), focus_widths=(64, 128, 256, 512), focus_stem_stride=4,
                         patch_size=128, box_min=96, box_max=224, location_head="conv", policy_channels=128,
                         num_focus=16, temporal_channels=64, hidden_dim=4096, num_classes=200)

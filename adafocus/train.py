@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from adafocus.config import Config
+from adafocus.config import PRESETS, Config
 from adafocus.losses import LossWeights, adafocus_loss, two_branch_loss
 from adafocus.models.registry import create_model
 from adafocus.paths import atomic_torch_save, cache_dir
@@ -265,10 +265,22 @@ def train(model_name: str, cfg: Config, splits: dict[str, Any] | None = None, pr
 # shared pretraining
 # ---------------------------------------------------------------------------------------------
 
+# what the shared pretraining depends on; every other field (policies, budgets, modes) is free to vary
+BACKBONE_FIELDS = ("glance_width", "glance_size", "glance_stride", "glance_feature_dim", "glance_frames",
+                   "focus_block", "focus_layers", "focus_widths", "focus_stem_stride", "focus_tsm",
+                   "channels_last", "num_classes")
+PRETRAIN_TRAIN_FIELDS = ("batch_size", "optimizer", "lr", "weight_decay", "grad_clip", "seed", "num_threads")
+
+
 def pretrain_config(cfg: Config) -> Config:
-    """The pretraining run's config: same data and backbones, ``pretrain_epochs`` in one phase."""
-    return cfg.replace(**{"train.phase1_epochs": 0, "train.phase2_epochs": cfg.train.pretrain_epochs,
-                          "train.pretrain_epochs": 0})
+    """The shared pretraining run's config: the data and backbone geometry of ``cfg``, everything
+    else from the preset, ``pretrain_epochs`` epochs in one phase. So every method and budget
+    (patch size, K, policy heads, loss options) starts from the same cached backbones."""
+    base = PRESETS[cfg.name]() if cfg.name in PRESETS else cfg
+    model = replace(base.model, **{f: getattr(cfg.model, f) for f in BACKBONE_FIELDS})
+    train = replace(base.train, **{f: getattr(cfg.train, f) for f in PRETRAIN_TRAIN_FIELDS},
+                    pretrain_epochs=0, phase1_epochs=0, phase2_epochs=cfg.train.pretrain_epochs, max_minutes=0.0)
+    return replace(cfg, model=model, train=train)
 
 
 def pretrained_backbones(cfg: Config, splits, progress: bool = True,

@@ -8,14 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from adafocus.config import get_config
 from adafocus.models.backbones import (
     BasicBlock,
     Bottleneck,
     MobileNetV2,
     ResNet,
-    build_focus,
-    build_glance,
     make_divisible,
     mobilenet_v2,
     resnet,
@@ -89,6 +86,20 @@ def test_mobilenet_width_last_channels_and_output_stride() -> None:
         MobileNetV2(width_mult=0)
 
 
+def test_mobilenet_depth_and_stages_make_a_shallow_glance() -> None:
+    deep = mobilenet_v2(0.5)
+    shallow = mobilenet_v2(0.5, depth_mult=0.34, num_stages=4, output_stride=8, last_channels=128).eval()
+    blocks = [b for b in shallow.features if hasattr(b, "use_residual")]
+    assert len(blocks) == 4  # one inverted residual per stage (the paper has 17 over 7 stages)
+    assert len([b for b in deep.features if hasattr(b, "use_residual")]) == 17
+    assert shallow.forward_features(torch.randn(2, 3, 32, 32)).shape == (2, 128, 4, 4)
+    assert n_params(shallow) < n_params(deep) / 10
+    with pytest.raises(ValueError, match="num_stages"):
+        mobilenet_v2(1.0, num_stages=8)
+    with pytest.raises(ValueError, match="depth_mult"):
+        mobilenet_v2(1.0, depth_mult=0)
+
+
 def test_mobilenet_in_channels() -> None:
     m = mobilenet_v2(0.25, in_channels=1).eval()
     assert m(torch.randn(2, 1, 32, 32)).shape == (2, m.feature_dim)
@@ -121,18 +132,6 @@ def test_resnet_builder_by_spec_and_base_width() -> None:
     r = resnet(None, base_width=16, block="basic", layers=(1, 1, 1, 1), stem_stride=2)
     assert r.feature_dim == 128
     assert [s[0].conv1[0].out_channels for s in r.stages] == [16, 32, 64, 128]
-
-
-@pytest.mark.parametrize("preset", ["tiny", "small"])
-def test_build_from_config(preset: str) -> None:
-    cfg = get_config(preset)
-    m = cfg.model
-    glance = build_glance(m, in_channels=cfg.data.channels).eval()
-    focus = build_focus(m, in_channels=cfg.data.channels).eval()
-    g = glance(torch.randn(2, cfg.data.channels, m.glance_size, m.glance_size))
-    f = focus(torch.randn(2 * m.num_focus, cfg.data.channels, m.patch_size, m.patch_size))
-    assert g.shape == (2, glance.feature_dim)
-    assert f.shape == (2 * m.num_focus, m.focus_widths[-1])
 
 
 # ---- initialisation ---------------------------------------------------------------------------

@@ -23,14 +23,10 @@ time-major within a clip (``x.view(N, T, C, H, W)``); set ``T`` with :meth:`ResN
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-if TYPE_CHECKING:
-    from adafocus.config import ModelConfig
 
 # MobileNetV2's inverted-residual table (Sandler et al. 2018, Table 2): expansion t, channels c,
 # repeats n, stride s of the first repeat.
@@ -147,13 +143,22 @@ class MobileNetV2(nn.Module):
     ``output_stride`` (32 in the paper) caps the total downsampling: stages whose stride would
     exceed it run at stride 1 instead (no dilation), so a 32² glance frame can still give a 4x4
     map (``output_stride=8``) for the spatial policy to point into, at a higher cost.
+    ``depth_mult`` scales the repeats of every stage (at least one each, as in EfficientNet) and
+    ``num_stages`` keeps only the first rows of the t/c/n/s table: together they give the shallow,
+    cheap glance networks of the CPU presets (the defaults are the paper's network).
     """
 
     def __init__(self, width_mult: float = 1.0, in_channels: int = 3, last_channels: int = 0,
-                 round_nearest: int = 8, output_stride: int = 32) -> None:
+                 round_nearest: int = 8, output_stride: int = 32, depth_mult: float = 1.0,
+                 num_stages: int = len(MOBILENET_V2_SETTING)) -> None:
         super().__init__()
         if width_mult <= 0:
             raise ValueError(f"MobileNetV2: width_mult must be > 0, got {width_mult}")
+        if depth_mult <= 0:
+            raise ValueError(f"MobileNetV2: depth_mult must be > 0, got {depth_mult}")
+        if not 1 <= num_stages <= len(MOBILENET_V2_SETTING):
+            raise ValueError(f"MobileNetV2: num_stages must be in [1, {len(MOBILENET_V2_SETTING)}], "
+                             f"got {num_stages}")
         if output_stride not in (1, 2, 4, 8, 16, 32):
             raise ValueError(f"MobileNetV2: output_stride must be a power of 2 in [1, 32], got {output_stride}")
         c_stem = make_divisible(MOBILENET_V2_STEM_CHANNELS * width_mult, round_nearest)
@@ -171,9 +176,9 @@ class MobileNetV2(nn.Module):
 
         layers: list[nn.Module] = [ConvBNAct(in_channels, c_stem, kernel=3, stride=next_stride(2), act=nn.ReLU6)]
         c_in = c_stem
-        for t, c, n, s in MOBILENET_V2_SETTING:
+        for t, c, n, s in MOBILENET_V2_SETTING[:num_stages]:
             c_out = make_divisible(c * width_mult, round_nearest)
-            for i in range(n):
+            for i in range(max(1, round(n * depth_mult))):
                 layers.append(InvertedResidual(c_in, c_out, next_stride(s) if i == 0 else 1, t))
                 c_in = c_out
         layers.append(ConvBNAct(c_in, self.feature_dim, kernel=1, act=nn.ReLU6))
@@ -348,15 +353,3 @@ def resnet(depth: int | None = 50, base_width: int = 64, *, block: str | None = 
     widths = tuple(base_width * m for m in RESNET_STAGE_MULTIPLIERS[:len(layers)])
     return ResNet(block=block, layers=layers, widths=widths, stem_stride=stem_stride, **kwargs)
 
-
-def build_glance(model_cfg: ModelConfig, in_channels: int = 3) -> MobileNetV2:
-    """The glance network described by a :class:`~adafocus.config.ModelConfig`."""
-    return MobileNetV2(width_mult=model_cfg.glance_width, in_channels=in_channels,
-                       last_channels=model_cfg.glance_feature_dim)
-
-
-def build_focus(model_cfg: ModelConfig, in_channels: int = 3) -> ResNet:
-    """The focus network described by a :class:`~adafocus.config.ModelConfig` (TSM over K focus frames)."""
-    return ResNet(block=model_cfg.focus_block, layers=model_cfg.focus_layers, widths=model_cfg.focus_widths,
-                  stem_stride=model_cfg.focus_stem_stride, in_channels=in_channels, tsm=model_cfg.focus_tsm,
-                  tsm_segments=model_cfg.num_focus)

@@ -1,0 +1,1 @@
+"""Analysis: policy-vs-ground-truth metrics, redundancy studies, attributions."""

@@ -1,0 +1,544 @@
+"""Real videos: a folder of video files plus an annotation file, decoded at sampling time.
+
+The pipeline for one clip (DESIGN.md 4, "real videos are first-class too"):
+
+1. **Annotations.** :func:`read_annotations` reads either a CSV with a header ``path,label`` or the
+   common whitespace list formats ``path label`` and ``path num_frames label``. Paths are relative
+   to ``video_root`` (default: the annotation file's folder) or absolute. A label is a class name
+   or an integer class index. Class names come from the ``classes`` argument, else from a
+   ``classes.txt`` (one name per line) next to the annotation file, else from the labels themselves:
+   all-integer labels keep their value (names ``"0" .. "max"``), otherwise the sorted unique names.
+2. **Frame sampling (TSN style).** :func:`sample_segment_indices` splits the video's ``n`` frames
+   into ``T`` equal segments and takes one frame per segment: a random one in training, the
+   centre one at test. Only those ``T`` frames are decoded.
+3. **Decoding.** :func:`read_clip` opens a file once, counts its frames, asks a sampler which
+   indices to decode and decodes only those, with decord (``VideoReader.get_batch``, one thread) or
+   PyAV (sequential decode keeping the wanted frames; no seeking, fine for short clips).
+   ``backend="auto"`` prefers decord and falls back to PyAV when decord is missing or fails on a
+   file. :func:`read_frames`, :func:`video_num_frames` and :func:`check_video` are thin wrappers.
+4. **Resizing.** :func:`resize_frames` centre-crops the short side to a square, then resizes to
+   ``frame_size`` with bilinear ``interpolate(antialias=True)``, giving float32 ``(T, C, H, W)``
+   in [0, 1].
+
+:class:`VideoFolderDataset` ties the steps together and returns the same keys as the synthetic
+dataset (``video``, ``label``, ``index``, ``path``; no ``boxes``/``mask``: real videos have no
+ground truth). Every problem raises :class:`VideoError` naming the file (or ``file:line``) and what
+was expected; with ``on_error="skip"`` broken videos are found up front and left out with a warning.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+BACKENDS = ("auto", "decord", "av")
+ON_ERROR = ("raise", "skip")
+PADS = ("error", "repeat")
+CLASSES_FILE = "classes.txt"  # looked for next to the annotation file
+MAX_LISTED = 20  # problems listed by name in one error or warning message
+
+
+class VideoError(ValueError):
+    """A video, an annotation line or an argument that cannot be used. The message names the file
+    (or ``file:line``) and what was expected."""
+
+
+class _BackendFailure(Exception):
+    """One backend could not decode a file (``auto`` mode then tries the next backend)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Annotations
+# ---------------------------------------------------------------------------------------------
+
+PathLike = str | os.PathLike
+
+
+def read_annotations(
+    path: PathLike, video_root: PathLike | None = None, classes: Sequence[str] | None = None
+) -> tuple[list[tuple[Path, int]], list[str]]:
+    """Parse an annotation file into ``([(video_path, class_index), ...], class_names)``.
+
+    Formats (detected from a ``.csv`` suffix or a first line starting with ``path,``):
+
+    - CSV with a header containing ``path`` and ``label`` (other columns are ignored);
+    - whitespace lists ``path label`` or ``path num_frames label`` (``num_frames`` is checked to be
+      an integer and otherwise ignored: the decoder counts frames itself). Paths may not contain
+      spaces in this format; use the CSV format for those.
+
+    Blank lines and lines starting with ``#`` are skipped. Existence of the video files is not
+    checked here (see :class:`VideoFolderDataset`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"annotation file not found: {path}; expected a CSV with header 'path,label' "
+                         "or a list file with lines 'path label' / 'path num_frames label'")
+    root = path.parent if video_root is None else Path(video_root)
+    if not root.is_dir():
+        raise VideoError(f"video_root {root} is not a directory; expected the folder the paths in {path} "
+                         "are relative to")
+    with open(path, newline="", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    first = next((ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
+    is_csv = path.suffix.lower() == ".csv" or first.split(",")[0].strip().lower() == "path"
+    rows = _parse_csv(path, lines) if is_csv else _parse_list(path, lines)
+    if not rows:
+        raise VideoError(f"{path}: no annotation entries found; expected one line per video")
+
+    source = "the classes argument"
+    if classes is None and (path.parent / CLASSES_FILE).is_file():
+        classes = _read_classes_file(path.parent / CLASSES_FILE)
+        source = str(path.parent / CLASSES_FILE)
+    names = list(classes) if classes is not None else _infer_classes(path, rows)
+    if len(set(names)) != len(names):
+        raise VideoError(f"class names from {source} contain duplicates; expected unique names, got {names}")
+
+    index = {name: i for i, name in enumerate(names)}
+    items = []
+    for lineno, vpath, label in rows:
+        if label in index:
+            target = index[label]
+        elif _is_int(label) and 0 <= int(label) < len(names):
+            target = int(label)
+        else:
+            known = names if len(names) <= MAX_LISTED else names[:MAX_LISTED] + ["..."]
+            raise VideoError(f"{path}:{lineno}: unknown label {label!r}; expected a class name from "
+                             f"{source if classes is not None else 'the labels'} {known} or an integer in "
+                             f"[0, {len(names) - 1}]")
+        p = Path(vpath)
+        items.append((p if p.is_absolute() else root / p, target))
+    return items, names
+
+
+def _parse_csv(path: Path, lines: list[str]) -> list[tuple[int, str, str]]:
+    reader = csv.reader(lines)
+    header = [h.strip().lower() for h in next(reader, [])]
+    if "path" not in header or "label" not in header:
+        raise VideoError(f"{path}:1: CSV header {header} lacks a column; expected at least 'path,label'")
+    ip, il = header.index("path"), header.index("label")
+    rows = []
+    for lineno, row in enumerate(reader, start=2):
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        if len(row) != len(header):
+            raise VideoError(f"{path}:{lineno}: {len(row)} fields {row}; expected {len(header)} "
+                             f"comma-separated fields ({','.join(header)})")
+        vpath, label = row[ip].strip(), row[il].strip()
+        if not vpath or not label:
+            raise VideoError(f"{path}:{lineno}: empty path or label in {row}; expected both")
+        rows.append((lineno, vpath, label))
+    return rows
+
+
+def _parse_list(path: Path, lines: list[str]) -> list[tuple[int, str, str]]:
+    rows = []
+    for lineno, line in enumerate(lines, start=1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if len(fields) == 2:
+            vpath, label = fields
+        elif len(fields) == 3:
+            vpath, count, label = fields
+            if not (_is_int(count) and int(count) >= 0):
+                raise VideoError(f"{path}:{lineno}: num_frames {count!r} is not a non-negative integer; "
+                                 "expected 'path num_frames label'")
+        else:
+            raise VideoError(f"{path}:{lineno}: {len(fields)} fields in {line.strip()!r}; expected "
+                             "'path label' or 'path num_frames label' separated by whitespace")
+        rows.append((lineno, vpath, label))
+    return rows
+
+
+def _read_classes_file(path: Path) -> list[str]:
+    names = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not names:
+        raise VideoError(f"{path} is empty; expected one class name per line")
+    return names
+
+
+def _infer_classes(path: Path, rows: list[tuple[int, str, str]]) -> list[str]:
+    """All-integer labels keep their value (names "0" .. "max"); all-name labels are sorted."""
+    ints = [(lineno, lbl) for lineno, _, lbl in rows if _is_int(lbl.lstrip("-"))]
+    if len(ints) == len(rows):
+        for lineno, lbl in ints:
+            if int(lbl) < 0:
+                raise VideoError(f"{path}:{lineno}: label {lbl}; expected a non-negative class index")
+        return [str(i) for i in range(max(int(lbl) for _, lbl in ints) + 1)]
+    if ints:
+        lineno, lbl = ints[0]
+        raise VideoError(f"{path}:{lineno}: integer label {lbl!r} among class-name labels; expected one kind "
+                         f"(or pass classes / a {CLASSES_FILE} to say which names the integers index)")
+    return sorted({lbl for _, _, lbl in rows})
+
+
+def _is_int(s: str) -> bool:
+    return s.isascii() and s.isdigit()  # non-negative integers only
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding backends
+# ---------------------------------------------------------------------------------------------
+
+
+def _has_decord() -> bool:
+    try:
+        import decord  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _backends_to_try(backend: str) -> list[str]:
+    if backend not in BACKENDS:
+        raise VideoError(f"backend {backend!r} is not supported; expected one of {list(BACKENDS)}")
+    if backend == "decord" and not _has_decord():
+        raise VideoError("backend 'decord' requested but decord is not installed; expected backend='av' "
+                         "or 'auto'")
+    if backend == "auto":
+        return ["decord", "av"] if _has_decord() else ["av"]
+    return [backend]
+
+
+def _check_file(path: Path) -> None:
+    """Cheap checks that give clearer messages than a decoder would."""
+    if not path.exists():
+        raise VideoError(f"video file not found: {path}; expected an existing video file")
+    if not path.is_file():
+        raise VideoError(f"video path {path} is not a regular file; expected a video file")
+    if path.stat().st_size == 0:
+        raise VideoError(f"video file {path} is empty (0 bytes); expected an encoded video")
+
+
+ChooseIndices = Callable[[int], np.ndarray]  # frame count n -> frame indices to decode
+
+
+def _decord_clip(path: Path, choose: ChooseIndices) -> np.ndarray:
+    import decord
+    from decord._ffi.base import DECORDError
+
+    try:
+        vr = decord.VideoReader(str(path), num_threads=1)
+        n = len(vr)
+    except (RuntimeError, DECORDError) as e:
+        raise _BackendFailure(f"could not open it ({_short(e)})") from e
+    idx = _chosen(path, n, choose)
+    if len(idx) == 0:
+        return np.zeros((0, 0, 0, 3), np.uint8)
+    try:
+        frames = vr.get_batch(idx.tolist()).asnumpy()  # (T, H, W, 3) uint8
+    except (RuntimeError, DECORDError) as e:
+        raise _BackendFailure(f"failed to decode frames {idx.tolist()} of {n} ({_short(e)})") from e
+    if frames.shape[0] != len(idx):
+        raise _BackendFailure(f"returned {frames.shape[0]} frames; expected {len(idx)}")
+    return frames
+
+
+def _av_clip(path: Path, choose: ChooseIndices) -> np.ndarray:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise _BackendFailure("no video stream in the file")
+            n = container.streams.video[0].frames or _av_count_frames(path)
+            idx = _chosen(path, n, choose)
+            wanted, frames = set(idx.tolist()), {}
+            decoded = 0
+            if wanted:
+                for i, frame in enumerate(container.decode(video=0)):
+                    decoded = i + 1
+                    if i in wanted:
+                        frames[i] = frame.to_ndarray(format="rgb24")  # (H, W, 3) uint8
+                    if len(frames) == len(wanted):
+                        break
+    except (av.FFmpegError, OSError) as e:
+        raise _BackendFailure(f"could not decode it ({_short(e)})") from e
+    if len(frames) < len(wanted):
+        raise _BackendFailure(f"decoded only {decoded} frames but the file claims {n} and frame "
+                              f"{max(wanted)} was requested (truncated file?)")
+    if not wanted:
+        return np.zeros((0, 0, 0, 3), np.uint8)
+    return np.stack([frames[i] for i in idx.tolist()])  # (T, H, W, 3)
+
+
+def _av_count_frames(path: Path) -> int:
+    """Frame count from the packets, for containers whose header does not store it."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size > 0)
+
+
+def _chosen(path: Path, n: int, choose: ChooseIndices) -> np.ndarray:
+    if n <= 0:
+        raise VideoError(f"video file {path} has no frames; expected at least one decodable frame")
+    try:
+        idx = np.asarray(choose(n), dtype=np.int64)
+    except VideoError as e:
+        raise VideoError(f"{path}: {e}") from None
+    if idx.ndim != 1 or (len(idx) and (idx.min() < 0 or idx.max() >= n)):
+        raise VideoError(f"{path}: frame indices {idx.tolist()} out of range; expected a 1-D list of "
+                         f"integers in [0, {n - 1}] (the video has {n} frames)")
+    return idx
+
+
+_DECODERS = {"decord": _decord_clip, "av": _av_clip}
+
+
+def read_clip(path: PathLike, choose: ChooseIndices, backend: str = "auto") -> np.ndarray:
+    """Open ``path`` once, pick frame indices with ``choose(num_frames)``, decode them.
+
+    Returns uint8 ``(T, H, W, 3)`` RGB. In ``auto`` mode a decord failure falls back to PyAV; if
+    every backend fails, the :class:`VideoError` lists each one's reason.
+    """
+    path = Path(path)
+    order = _backends_to_try(backend)
+    _check_file(path)
+    reasons = []
+    for name in order:
+        try:
+            return _DECODERS[name](path, choose)
+        except _BackendFailure as e:
+            reasons.append(f"{name}: {e}")
+    raise VideoError(f"cannot read video file {path} ({'; '.join(reasons)}); expected a complete, "
+                     "readable video (is the file truncated or not a video?)")
+
+
+def read_frames(path: PathLike, indices: Sequence[int] | np.ndarray, backend: str = "auto") -> np.ndarray:
+    """Decode the frames at ``indices`` (any order, repeats allowed): uint8 ``(T, H, W, 3)`` RGB."""
+    indices = np.asarray(indices, dtype=np.int64)
+    return read_clip(path, lambda n: indices, backend)
+
+
+def video_num_frames(path: PathLike, backend: str = "auto") -> int:
+    """The number of frames in a video (from the container's header; decord or PyAV)."""
+    counts: list[int] = []
+
+    def count_only(n: int) -> np.ndarray:
+        counts.append(n)
+        return np.zeros(0, np.int64)  # decode nothing
+
+    read_clip(path, count_only, backend)
+    return counts[-1]
+
+
+def check_video(path: PathLike, backend: str = "auto") -> int:
+    """Open a video, read its frame count and decode its first and last frames; return the count.
+
+    Catches empty, truncated and non-video files before training does. With decord the last
+    frame is reached by seeking; PyAV decodes sequentially, so this reads the whole file.
+    """
+    counts: list[int] = []
+
+    def first_and_last(n: int) -> np.ndarray:
+        counts.append(n)
+        return np.array([0, n - 1], np.int64)
+
+    read_clip(path, first_and_last, backend)
+    return counts[-1]
+
+
+def _short(e: BaseException) -> str:
+    """The first line of an exception message (decord's include long C++ stack traces)."""
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]
+
+
+# ---------------------------------------------------------------------------------------------
+# Frame sampling and resizing
+# ---------------------------------------------------------------------------------------------
+
+
+def sample_segment_indices(
+    num_frames: int, num_segments: int, train: bool, rng: np.random.Generator | None = None,
+    pad: str = "error",
+) -> np.ndarray:
+    """TSN-style sampling: one frame from each of ``num_segments`` equal segments of the video.
+
+    Segment ``i`` holds frames ``[floor(i n / T), floor((i + 1) n / T))``. Training draws a frame
+    uniformly inside each segment (``rng``, default ``np.random.default_rng()``); test takes the
+    centre frame ``start + len // 2``. Indices are strictly increasing when ``n >= T``.
+
+    A video shorter than ``T`` frames raises :class:`VideoError` unless ``pad="repeat"``: then frame
+    ``floor((i + u) n / T)`` is used (``u`` = 0.5 at test, uniform in training), so every frame is
+    repeated about ``T / n`` times in order.
+    """
+    n, T = int(num_frames), int(num_segments)
+    if T < 1:
+        raise VideoError(f"num_segments: expected an int >= 1, got {num_segments!r}")
+    if pad not in PADS:
+        raise VideoError(f"pad: expected one of {list(PADS)}, got {pad!r}")
+    if n < 1:
+        raise VideoError(f"the video has {n} frames; expected at least 1")
+    if n < T and pad == "error":
+        raise VideoError(f"the video has {n} frames, fewer than the {T} requested; expected at least {T} "
+                         "frames (or pad='repeat' to repeat frames)")
+    if train and rng is None:
+        rng = np.random.default_rng()
+    seg = np.arange(T)
+    if n < T:  # pad="repeat"
+        u = rng.random(T) if train else np.full(T, 0.5)
+        return np.minimum(np.floor((seg + u) * n / T).astype(np.int64), n - 1)
+    start = seg * n // T  # (T,) first frame of each segment
+    end = (seg + 1) * n // T  # (T,) one past the last frame; end > start because n >= T
+    if train:
+        return rng.integers(start, end).astype(np.int64)
+    return (start + (end - start) // 2).astype(np.int64)
+
+
+def resize_frames(frames: np.ndarray, size: int, channels: int = 3) -> torch.Tensor:
+    """uint8 ``(T, H, W, 3)`` -> float32 ``(T, channels, size, size)`` in [0, 1].
+
+    Centre-crops the short side to a square (no aspect distortion), then resizes with bilinear
+    ``interpolate(antialias=True)`` (antialiasing matters when shrinking, e.g. 720p to 64²).
+    ``channels=1`` averages R, G and B.
+    """
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise VideoError(f"frames: expected uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    T, H, W, _ = frames.shape
+    side = min(H, W)
+    top, left = (H - side) // 2, (W - side) // 2
+    x = torch.from_numpy(np.ascontiguousarray(frames[:, top:top + side, left:left + side]))
+    x = x.permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, side, side)
+    if side != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    if channels == 1:
+        x = x.mean(dim=1, keepdim=True)  # (T, 1, size, size)
+    return x.clamp_(0.0, 1.0).contiguous()
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset
+# ---------------------------------------------------------------------------------------------
+
+
+class VideoFolderDataset(torch.utils.data.Dataset):
+    """Videos listed in an annotation file, decoded and sampled on the fly.
+
+    ``ds[i]`` is ``dict(video=(T, C, H, W) float32 in [0, 1], label=int64 scalar tensor, index=i,
+    path=str)`` with ``T = num_frames`` and ``H = W = frame_size``.
+
+    - ``train=True`` samples a random frame per segment; the draw for sample ``i`` comes from
+      ``np.random.default_rng([seed, epoch, i])``, so it is reproducible and independent of
+      DataLoader workers. Call :meth:`set_epoch` to get new draws each epoch.
+    - ``on_error="raise"`` checks at construction that every file exists and is non-empty, and
+      raises on the first unreadable video when it is loaded. ``on_error="skip"`` opens every file
+      up front (:meth:`validate`), leaves out the broken ones (and, with ``pad="error"``, those
+      shorter than ``num_frames``), warns with the list, and keeps ``[(path, reason)]`` in
+      ``.skipped``.
+    - ``pad="repeat"`` lets videos shorter than ``num_frames`` repeat frames (see
+      :func:`sample_segment_indices`).
+    """
+
+    def __init__(
+        self,
+        annotation_file: PathLike,
+        video_root: PathLike | None = None,
+        num_frames: int = 16,
+        frame_size: int = 64,
+        train: bool = False,
+        backend: str = "auto",
+        on_error: str = "raise",
+        classes: Sequence[str] | None = None,
+        seed: int = 0,
+        pad: str = "error",
+        channels: int = 3,
+    ) -> None:
+        _backends_to_try(backend)  # fail early on a bad name
+        for name, value, ok, expected in [
+            ("num_frames", num_frames, isinstance(num_frames, int) and num_frames >= 1, "an int >= 1"),
+            ("frame_size", frame_size, isinstance(frame_size, int) and frame_size >= 1, "an int >= 1"),
+            ("on_error", on_error, on_error in ON_ERROR, f"one of {list(ON_ERROR)}"),
+            ("pad", pad, pad in PADS, f"one of {list(PADS)}"),
+            ("channels", channels, channels in (1, 3), "1 or 3"),
+        ]:
+            if not ok:
+                raise VideoError(f"{name}: expected {expected}, got {value!r}")
+        self.annotation_file = Path(annotation_file)
+        self.num_frames, self.frame_size, self.channels = num_frames, frame_size, channels
+        self.train, self.backend, self.on_error, self.pad = train, backend, on_error, pad
+        self.seed, self.epoch = seed, 0
+        items, self.classes = read_annotations(annotation_file, video_root, classes)
+        self.skipped: list[tuple[str, str]] = []
+        if on_error == "skip":
+            self.items = self.validate(items)
+        else:
+            self._check_files(items)
+            self.items = items
+
+    @classmethod
+    def from_config(cls, annotation_file: PathLike, data_cfg, **kwargs) -> "VideoFolderDataset":
+        """Take ``num_frames``, ``frame_size``, ``channels`` and ``seed`` from a ``DataConfig``."""
+        geometry = dict(num_frames=data_cfg.num_frames, frame_size=data_cfg.frame_size,
+                        channels=data_cfg.channels, seed=data_cfg.seed)
+        return cls(annotation_file, **{**geometry, **kwargs})
+
+    def _check_files(self, items: list[tuple[Path, int]]) -> None:
+        problems = []
+        for path, _ in items:
+            try:
+                _check_file(path)
+            except VideoError as e:
+                problems.append(str(e))
+        if problems:
+            listed = "\n  ".join(problems[:MAX_LISTED])
+            raise VideoError(f"{len(problems)} of {len(items)} videos listed in {self.annotation_file} are "
+                             f"missing or empty (on_error='skip' would leave them out):\n  {listed}")
+
+    def validate(self, items: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
+        """Open every video (:func:`check_video`); return the usable ones, record the rest in
+        ``self.skipped`` and warn."""
+        kept = []
+        for path, label in tqdm(items, desc="checking videos", leave=False, disable=len(items) < 100):
+            try:
+                n = check_video(path, self.backend)
+                if n < self.num_frames and self.pad == "error":
+                    raise VideoError(f"video file {path} has {n} frames, fewer than num_frames="
+                                     f"{self.num_frames}; expected at least {self.num_frames} (or pad='repeat')")
+            except VideoError as e:
+                self.skipped.append((str(path), str(e)))
+                continue
+            kept.append((path, label))
+        if self.skipped:
+            listed = "\n  ".join(f"{p}: {r}" for p, r in self.skipped[:MAX_LISTED])
+            more = f"\n  ... and {len(self.skipped) - MAX_LISTED} more" if len(self.skipped) > MAX_LISTED else ""
+            warnings.warn(f"VideoFolderDataset: skipped {len(self.skipped)} of {len(items)} videos listed in "
+                          f"{self.annotation_file} (see .skipped):\n  {listed}{more}", stacklevel=3)
+        if not kept:
+            raise VideoError(f"no readable videos in {self.annotation_file}: all {len(items)} were skipped")
+        return kept
+
+    def set_epoch(self, epoch: int) -> None:
+        """New random frame draws for training (reproducible per ``(seed, epoch, index)``)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self.items):
+            raise IndexError(f"index {i} out of range for a dataset of {len(self.items)} videos")
+        path, label = self.items[i]
+        rng = np.random.default_rng([self.seed, self.epoch, i]) if self.train else None
+
+        def choose(n: int) -> np.ndarray:
+            return sample_segment_indices(n, self.num_frames, self.train, rng, self.pad)
+
+        frames = read_clip(path, choose, self.backend)  # (T, H, W, 3) uint8
+        video = resize_frames(frames, self.frame_size, self.channels)  # (T, C, S, S) float32
+        return dict(video=video, label=torch.tensor(label, dtype=torch.int64), index=i, path=str(path))
+
+    def __repr__(self) -> str:
+        return (f"VideoFolderDataset({len(self)} videos, {len(self.classes)} classes, T={self.num_frames}, "
+                f"{self.frame_size}x{self.frame_size}, train={self.train}, backend={self.backend!r}, "
+                f"skipped={len(self.skipped)})")

@@ -1,0 +1,116 @@
+"""Evaluation: predictions on a split, accuracy, MACs per video and policy metrics, as tables.
+
+:func:`predict` runs a model over a dataset and stacks what it chose; :func:`evaluate_model`
+turns that into one row (a dict) per model: accuracy, MACs per video, and, on the synthetic
+benchmark, how well the chosen boxes and frames match the ground truth next to the same
+numbers for random boxes of the same size and for the uniform frame grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from adafocus.analysis.policy_metrics import chosen_box_iou, frame_recall_precision, policy_summary
+from adafocus.config import Config
+from adafocus.flops import count_macs
+from adafocus.models.sampling import uniform_indices
+from adafocus.train import iterate_batches, num_batches
+
+
+@dataclass
+class Predictions:
+    """Everything a model chose on a split, stacked over clips (N = clips)."""
+
+    labels: Tensor  # (N,)
+    logits: Tensor  # (N, n) final exit
+    exit_logits: Tensor  # (N, S, n)
+    boxes: Tensor  # (N, K, 4) chosen boxes, pixels
+    frame_idx: Tensor  # (N, K) chosen frames
+    temporal_weights: Tensor | None  # (N, T_g)
+    gt_boxes: Tensor | None  # (N, T, 4)
+    gt_mask: Tensor | None  # (N, T)
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.logits.argmax(-1) == self.labels).float().mean())
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset, batch_size: int = 64, progress: bool = False) -> Predictions:
+    """Run ``model`` (eval mode: deterministic frame choice) over ``dataset``."""
+    model.eval()
+    parts: dict[str, list[Tensor]] = {f.name: [] for f in fields(Predictions)}
+    for batch in tqdm(iterate_batches(dataset, batch_size, shuffle=False), total=num_batches(dataset, batch_size),
+                      desc="predict", disable=not progress, leave=False):
+        out = model(batch["video"], gt_boxes=batch.get("boxes"), gt_mask=batch.get("mask"))
+        values = {"labels": batch["label"], "logits": out.logits, "exit_logits": out.exit_logits,
+                  "boxes": out.boxes, "frame_idx": out.frame_idx, "temporal_weights": out.temporal_weights,
+                  "gt_boxes": batch.get("boxes"), "gt_mask": batch.get("mask")}
+        for k, v in values.items():
+            if v is not None:
+                parts[k].append(v)
+    return Predictions(**{k: torch.cat(v) if v else None for k, v in parts.items()})
+
+
+def dummy_input(cfg: Config, batch: int = 1) -> dict[str, Tensor]:
+    """A zero clip with valid ground truth, for cost counting (costs do not depend on content)."""
+    d = cfg.data
+    S = d.frame_size
+    box = torch.tensor([S / 4, S / 4, 3 * S / 4, 3 * S / 4])
+    return {"video": torch.zeros(batch, d.num_frames, d.channels, S, S),
+            "gt_boxes": box.expand(batch, d.num_frames, 4).clone(),
+            "gt_mask": torch.ones(batch, d.num_frames, dtype=torch.bool)}
+
+
+def inference_macs(model: nn.Module, cfg: Config) -> int:
+    """MACs of one video through the model's inference path (eval mode, all exits computed)."""
+    x = dummy_input(cfg)
+    return count_macs(model, x.pop("video"), **x)
+
+
+def random_box_iou(preds: Predictions, frame_size: int, seed: int = 0) -> float:
+    """Mean IoU with the ground truth of boxes of the *same size* as the chosen ones, placed
+    uniformly at random inside the frame: what a policy that ignores the video would get."""
+    g = torch.Generator().manual_seed(seed)
+    w = preds.boxes[..., 2] - preds.boxes[..., 0]
+    h = preds.boxes[..., 3] - preds.boxes[..., 1]
+    x0 = torch.rand(w.shape, generator=g) * (frame_size - w)
+    y0 = torch.rand(h.shape, generator=g) * (frame_size - h)
+    rand = torch.stack([x0, y0, x0 + w, y0 + h], dim=-1)
+    return float(chosen_box_iou(rand, preds.frame_idx, preds.gt_boxes, preds.gt_mask).nanmean())
+
+
+def policy_report(preds: Predictions, num_frames: int, frame_size: int) -> dict[str, float]:
+    """Policy metrics beside their naive references (random boxes, the uniform frame grid)."""
+    if preds.gt_boxes is None or preds.gt_mask is None:
+        return {}
+    row = policy_summary(preds.boxes, preds.frame_idx, preds.gt_boxes, preds.gt_mask)
+    row["random_box_iou"] = random_box_iou(preds, frame_size)
+    K = preds.frame_idx.shape[1]
+    grid = uniform_indices(num_frames, K).expand(len(preds.labels), K)
+    row["uniform_frame_recall"] = float(frame_recall_precision(grid, preds.gt_mask)[0].mean())
+    return row
+
+
+def evaluate_model(model_name: str, cfg: Config, splits: dict[str, Any] | None = None, split: str = "test",
+                   progress: bool = True) -> dict[str, Any]:
+    """Train (or load) ``model_name`` under ``cfg`` and evaluate it on ``split``: one table row."""
+    from adafocus.train import train
+
+    if splits is None:
+        from adafocus.data.synthetic import load_splits
+        splits = load_splits(cfg.data, progress=progress)
+    result = train(model_name, cfg, splits, progress=progress)
+    preds = predict(result.model, splits[split], progress=progress)
+    macs = inference_macs(result.model, cfg)
+    row: dict[str, Any] = {"method": model_name, "preset": cfg.name, "patch_size": cfg.model.patch_size,
+                           "num_focus": cfg.model.num_focus, "accuracy": preds.accuracy,
+                           "gmacs": macs / 1e9, "mmacs": macs / 1e6,
+                           "params_m": sum(p.numel() for p in result.model.parameters()) / 1e6}
+    row.update(policy_report(preds, cfg.data.num_frames, cfg.data.frame_size))
+    return row

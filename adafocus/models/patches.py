@@ -1,0 +1,193 @@
+"""Boxes and patches: from the spatial policy's actions to ``P x P`` patches (DESIGN.md 1, steps 2-3).
+
+**Actions.** The spatial policy emits, per frame, four numbers in [0, 1]: ``(y, x, sy, sx)``.
+The scales map linearly to box sides in pixels,
+``side = box_min + s * (box_max - box_min)`` (independently per axis, or both from ``sy`` for
+square boxes), and the positions map to the box's *top-left corner* in ``[0, frame - side]``, so
+a box never leaves the frame: ``y0 = y * (H - side_y)``, ``x0 = x * (W - side_x)``.
+
+**Boxes** are ``(x0, y0, x1, y1)`` in continuous pixel coordinates: pixel ``i`` covers
+``[i, i + 1)``, so the whole frame is the box ``(0, 0, W, H)``.
+
+**Patches.** A box is resampled to a fixed ``P x P`` patch with ``F.affine_grid`` + bilinear
+``F.grid_sample`` (``align_corners=False``). Output pixel ``j`` samples the box at
+``x0 + (j + 0.5) * (x1 - x0) / P``: the ``P`` samples are the centres of ``P`` equal cells of the
+box. So the full-frame box gives exactly ``F.interpolate(frame, P, mode="bilinear",
+align_corners=False)``, and the next network's cost depends on ``P`` only, never on the box size:
+a big box is seen at a lower resolution. The crop is differentiable with respect to the box
+(bilinear weights depend smoothly on the sampling positions), which is what the spatial
+surrogate loss relies on; the real patches are cropped with *detached* boxes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# the four action numbers, in order
+ACTION_NAMES = ("y", "x", "sy", "sx")
+BOX_NAMES = ("x0", "y0", "x1", "y1")
+
+
+def _hw(frame_size: int | tuple[int, int]) -> tuple[int, int]:
+    """``frame_size`` as ``(H, W)``."""
+    if isinstance(frame_size, int):
+        return frame_size, frame_size
+    h, w = frame_size
+    return int(h), int(w)
+
+
+def _check_last_dim(t: Tensor, name: str, fn: str, size: int = 4) -> None:
+    if t.dim() < 1 or t.shape[-1] != size:
+        raise ValueError(f"{fn}: {name} must end in a dimension of {size}, got shape {tuple(t.shape)}")
+
+
+def boxes_from_actions(actions: Tensor, frame_size: int | tuple[int, int], box_min: float, box_max: float,
+                       square: bool = False) -> Tensor:
+    """Map actions ``(..., 4)`` = ``(y, x, sy, sx)`` in [0, 1] to boxes ``(..., 4)`` = ``(x0, y0, x1, y1)``.
+
+    Box sides lie in ``[box_min, box_max]`` pixels (clipped to the frame); with ``square=True``
+    both sides come from ``sy`` and ``sx`` is ignored. Differentiable in ``actions``.
+    """
+    _check_last_dim(actions, "actions", "boxes_from_actions")
+    if not 0 < box_min <= box_max:
+        raise ValueError(f"boxes_from_actions: expected 0 < box_min <= box_max, got {box_min}, {box_max}")
+    H, W = _hw(frame_size)
+    y, x, sy, sx = actions.unbind(-1)
+    if square:
+        sx = sy
+    side_y = (box_min + sy * (box_max - box_min)).clamp(max=H)
+    side_x = (box_min + sx * (box_max - box_min)).clamp(max=W)
+    y0 = y * (H - side_y)
+    x0 = x * (W - side_x)
+    return torch.stack([x0, y0, x0 + side_x, y0 + side_y], dim=-1)
+
+
+def actions_from_centers(center_yx: Tensor, scales: Tensor, frame_size: int | tuple[int, int], box_min: float,
+                         box_max: float, square: bool = False) -> Tensor:
+    """The inverse view used by the soft-argmax head: box centres -> top-left-corner actions.
+
+    ``center_yx`` ``(..., 2)`` are centres as fractions of the frame in [0, 1]; ``scales`` ``(..., 2)``
+    are ``(sy, sx)`` in [0, 1]. Returns actions ``(..., 4)`` whose boxes (via
+    :func:`boxes_from_actions`) are centred on ``center_yx`` unless that would leave the frame, in
+    which case the box is shifted inside (the position is clamped to [0, 1]).
+    """
+    _check_last_dim(center_yx, "center_yx", "actions_from_centers", 2)
+    _check_last_dim(scales, "scales", "actions_from_centers", 2)
+    H, W = _hw(frame_size)
+    sy, sx = scales.unbind(-1)
+    if square:
+        sx = sy
+    side_y = (box_min + sy * (box_max - box_min)).clamp(max=H)
+    side_x = (box_min + sx * (box_max - box_min)).clamp(max=W)
+    cy, cx = center_yx.unbind(-1)
+    # top-left = centre - side / 2, as a fraction of the free range [0, frame - side]
+    y = ((cy * H - side_y / 2) / (H - side_y).clamp(min=1e-6)).clamp(0.0, 1.0)
+    x = ((cx * W - side_x / 2) / (W - side_x).clamp(min=1e-6)).clamp(0.0, 1.0)
+    return torch.stack([y, x, sy, sx], dim=-1)
+
+
+def box_centers(boxes: Tensor) -> Tensor:
+    """Centres ``(..., 2)`` = ``(x, y)`` in pixels of boxes ``(..., 4)`` = ``(x0, y0, x1, y1)``."""
+    _check_last_dim(boxes, "boxes", "box_centers")
+    x0, y0, x1, y1 = boxes.unbind(-1)
+    return torch.stack([(x0 + x1) / 2, (y0 + y1) / 2], dim=-1)
+
+
+def crop_patches(frames: Tensor, boxes: Tensor, patch_size: int | tuple[int, int]) -> Tensor:
+    """Resample each box of each frame to a ``P x P`` patch (bilinear, differentiable in ``boxes``).
+
+    frames: ``(B, K, C, H, W)`` (or ``(N, C, H, W)``); boxes: ``(B, K, 4)`` (or ``(N, 4)``) as
+    ``(x0, y0, x1, y1)`` in pixels of these frames. Returns ``(B, K, C, P, P)`` (or ``(N, C, P, P)``).
+    Samples that fall within half a pixel outside the frame repeat the border pixel, as
+    ``F.interpolate`` does.
+    """
+    if frames.dim() not in (4, 5):
+        raise ValueError(f"crop_patches: frames must be (B, K, C, H, W) or (N, C, H, W), got shape "
+                         f"{tuple(frames.shape)}")
+    lead = frames.shape[:-3]
+    if boxes.shape != (*lead, 4):
+        raise ValueError(f"crop_patches: boxes must have shape {(*lead, 4)} to match frames "
+                         f"{tuple(frames.shape)}, got {tuple(boxes.shape)}")
+    ph, pw = (patch_size, patch_size) if isinstance(patch_size, int) else patch_size
+    C, H, W = frames.shape[-3:]
+    flat = frames.reshape(-1, C, H, W)  # (N, C, H, W)
+    x0, y0, x1, y1 = boxes.reshape(-1, 4).to(frames.dtype).unbind(-1)  # (N,) each
+    # affine_grid maps output cell centres (2j+1)/P - 1 in (-1, 1) through theta; we want them to land
+    # on the box's cell centres in normalised input coordinates u = 2 * x / W - 1.
+    zero = torch.zeros_like(x0)
+    theta = torch.stack([
+        torch.stack([(x1 - x0) / W, zero, (x0 + x1) / W - 1], dim=-1),
+        torch.stack([zero, (y1 - y0) / H, (y0 + y1) / H - 1], dim=-1),
+    ], dim=1)  # (N, 2, 3)
+    grid = F.affine_grid(theta, [flat.shape[0], C, ph, pw], align_corners=False)  # (N, P, P, 2)
+    patches = F.grid_sample(flat, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return patches.reshape(*lead, C, ph, pw)
+
+
+def interpolate_actions(actions: Tensor, glance_idx: Tensor, num_frames: int) -> Tensor:
+    """Actions at the glance frames ``(B, T_g, 4)`` -> actions at every frame ``(B, T, 4)``.
+
+    Linear in time between consecutive glance frames (``glance_idx``, ``(T_g,)``, increasing),
+    constant before the first and after the last. Differentiable in ``actions``.
+    """
+    if actions.dim() != 3:
+        raise ValueError(f"interpolate_actions: actions must be (B, T_g, A), got shape {tuple(actions.shape)}")
+    glance_idx = torch.as_tensor(glance_idx, device=actions.device)
+    if glance_idx.dim() != 1 or glance_idx.numel() != actions.shape[1]:
+        raise ValueError(f"interpolate_actions: glance_idx must be (T_g,) with T_g = {actions.shape[1]}, "
+                         f"got shape {tuple(glance_idx.shape)}")
+    if glance_idx.numel() > 1 and not bool((glance_idx[1:] > glance_idx[:-1]).all()):
+        raise ValueError(f"interpolate_actions: glance_idx must be strictly increasing, got {glance_idx.tolist()}")
+    tg = glance_idx.numel()
+    if tg == 1:
+        return actions.expand(-1, num_frames, -1)
+    t = torch.arange(num_frames, device=actions.device, dtype=actions.dtype)  # (T,)
+    g = glance_idx.to(actions.dtype)
+    # segment i spans [g_i, g_{i+1}]; frames outside [g_0, g_last] use the end segments, clamped
+    seg = (torch.searchsorted(g, t, right=True) - 1).clamp(0, tg - 2)  # (T,)
+    left, right = g[seg], g[seg + 1]
+    alpha = ((t - left) / (right - left)).clamp(0.0, 1.0)[None, :, None]  # (1, T, 1)
+    return actions[:, seg] * (1 - alpha) + actions[:, seg + 1] * alpha
+
+
+def random_actions(batch: int, num: int, generator: torch.Generator | None = None,
+                   device: torch.device | str | None = None) -> Tensor:
+    """Uniformly random actions ``(batch, num, 4)`` in [0, 1]: random position and size."""
+    return torch.rand(batch, num, 4, generator=generator, device=device)
+
+
+def random_boxes(batch: int, num: int, frame_size: int | tuple[int, int], box_min: float, box_max: float,
+                 square: bool = False, generator: torch.Generator | None = None,
+                 device: torch.device | str | None = None) -> Tensor:
+    """Random boxes ``(batch, num, 4)``: uniform top-left in the free range, uniform side in [box_min, box_max]."""
+    return boxes_from_actions(random_actions(batch, num, generator, device), frame_size, box_min, box_max, square)
+
+
+def center_boxes(batch: int, num: int, frame_size: int | tuple[int, int], side: float | tuple[float, float],
+                 device: torch.device | str | None = None) -> Tensor:
+    """Centred boxes ``(batch, num, 4)`` of the given side (or ``(side_y, side_x)``) in pixels."""
+    H, W = _hw(frame_size)
+    sh, sw = (side, side) if isinstance(side, (int, float)) else side
+    if not (0 < sh <= H and 0 < sw <= W):
+        raise ValueError(f"center_boxes: side {side} must be positive and fit the {H}x{W} frame")
+    box = torch.tensor([(W - sw) / 2, (H - sh) / 2, (W + sw) / 2, (H + sh) / 2], device=device)
+    return box.expand(batch, num, 4).clone()
+
+
+def clamp_boxes(boxes: Tensor, frame_size: int | tuple[int, int], box_min: float, box_max: float) -> Tensor:
+    """Keep each box's centre but force its sides into ``[box_min, box_max]`` and the box inside the frame.
+
+    Used by the oracle: a ground-truth box is brought into the policy's action space, so the
+    oracle pays the same cost per patch and looks at the same range of scales.
+    """
+    _check_last_dim(boxes, "boxes", "clamp_boxes")
+    H, W = _hw(frame_size)
+    x0, y0, x1, y1 = boxes.unbind(-1)
+    sw = (x1 - x0).clamp(box_min, min(box_max, W))
+    sh = (y1 - y0).clamp(box_min, min(box_max, H))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    nx0 = torch.minimum((cx - sw / 2).clamp(min=0), W - sw)
+    ny0 = torch.minimum((cy - sh / 2).clamp(min=0), H - sh)
+    return torch.stack([nx0, ny0, nx0 + sw, ny0 + sh], dim=-1)

@@ -1,0 +1,114 @@
+"""Paper-style result figures: accuracy against MACs, learning curves, early-exit curves.
+
+Static figures are saved as PNG and SVG (:func:`save_figure`), interactive ones as HTML
+(:func:`save_plotly`). Every cost axis is labelled in MMACs or GMACs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+# one colour and marker per method, so every figure of the workbench agrees
+METHOD_STYLE: dict[str, tuple[str, str, str]] = {  # name: (label, colour, marker)
+    "uni_adafocus": ("Uni-AdaFocus", "#d62728", "o"),
+    "uni_adafocus+exit": ("Uni-AdaFocus + early exit", "#ff7f0e", "*"),
+    "uni_adafocus_paper_head": ("Uni-AdaFocus (paper's conv head)", "#e377c2", "o"),
+    "adafocus_v2": ("AdaFocusV2", "#9467bd", "s"),
+    "full_frame": ("full frame", "#1f77b4", "D"),
+    "lowres_full_frame": ("low-res full frame", "#17becf", "v"),
+    "glance_only": ("glance only", "#7f7f7f", "x"),
+    "random_patch": ("random patch", "#8c564b", "^"),
+    "center_patch": ("centre patch", "#bcbd22", "<"),
+    "oracle": ("oracle (true box + frames)", "#2ca02c", "P"),
+    "temporal_only": ("temporal only", "#aec7e8", ">"),
+    "exits_only": ("exits only (FrameExit-like)", "#98df8a", "h"),
+}
+
+
+def method_label(name: str) -> str:
+    return METHOD_STYLE.get(name, (name, "", ""))[0]
+
+
+def save_figure(fig: plt.Figure, stem: str | Path, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+    """Save ``fig`` as ``stem.png`` and ``stem.svg`` (folders created). Returns the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    return paths
+
+
+def save_plotly(fig, stem: str | Path) -> Path:
+    """Save a plotly figure as a self-contained ``stem.html`` (plotly.js inlined: works offline)."""
+    path = Path(stem).with_suffix(".html")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(path, include_plotlyjs=True, full_html=True)
+    return path
+
+
+def _cost_column(df: pd.DataFrame) -> tuple[str, str]:
+    """Use MMACs for small models (CPU presets), GMACs for paper-sized ones."""
+    if "mmacs" in df and df["mmacs"].max() < 1000:
+        return "mmacs", "MMACs per video"
+    return "gmacs", "GMACs per video"
+
+
+def accuracy_vs_macs(df: pd.DataFrame, title: str = "Accuracy vs cost (synthetic benchmark, test split)",
+                     ax: plt.Axes | None = None) -> plt.Figure:
+    """One curve per method through its budgets: columns ``method, accuracy`` and ``mmacs``/``gmacs``."""
+    col, label = _cost_column(df)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+    else:
+        fig = ax.figure
+    for method, rows in df.groupby("method", sort=False):
+        rows = rows.sort_values(col)
+        name, color, marker = METHOD_STYLE.get(method, (method, None, "o"))
+        ax.plot(rows[col], 100 * rows["accuracy"], marker=marker, color=color or None, label=name,
+                linewidth=1.8, markersize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{label} (log scale)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def accuracy_vs_macs_plotly(df: pd.DataFrame, title: str = "Accuracy vs cost"):
+    """Interactive version: hover shows the method, budget and numbers."""
+    import plotly.graph_objects as go
+
+    col, label = _cost_column(df)
+    fig = go.Figure()
+    for method, rows in df.groupby("method", sort=False):
+        rows = rows.sort_values(col)
+        name, color, _ = METHOD_STYLE.get(method, (method, None, "o"))
+        budget = rows["budget"] if "budget" in rows else [""] * len(rows)
+        fig.add_trace(go.Scatter(
+            x=rows[col], y=100 * rows["accuracy"], mode="lines+markers", name=name,
+            line={"color": color} if color else None, text=list(budget),
+            hovertemplate=f"{name}<br>%{{text}}<br>%{{x:.2f}} {label.split()[0]}<br>%{{y:.1f}}%<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title=f"{label} (log scale)", yaxis_title="top-1 accuracy (%)",
+                      xaxis_type="log", template="plotly_white", width=850, height=520)
+    return fig
+
+
+def learning_curves(history: pd.DataFrame, title: str = "Learning curves") -> plt.Figure:
+    """Validation accuracy per epoch, one line per model (``history`` rows from training)."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for model, rows in history.groupby("model", sort=False):
+        name, color, marker = METHOD_STYLE.get(model, (model, None, "o"))
+        ax.plot(range(1, len(rows) + 1), 100 * rows["val_acc"], marker=marker, color=color or None, label=name)
+    ax.set_xlabel("epoch (all stages)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,101 @@
+"""MAC counting: analytic checks on single layers, the registered formulas, and the paper's costs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adafocus.flops import count_macs, count_macs_by_module, gmacs, mmacs
+from adafocus.models.backbones import ResNet, mobilenet_v2, resnet
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_conv2d_matches_analytic_macs(groups: int) -> None:
+    conv = nn.Conv2d(8, 12, kernel_size=3, stride=2, padding=1, groups=groups)
+    x = torch.randn(2, 8, 17, 17)
+    ho = wo = (17 + 2 - 3) // 2 + 1  # 9
+    expected = 2 * 12 * ho * wo * (8 // groups) * 3 * 3  # N * C_out * Ho * Wo * C_in/groups * k²
+    assert count_macs(conv, x) == expected
+
+
+def test_linear_and_matmul_match_analytic_macs() -> None:
+    assert count_macs(nn.Linear(10, 7), torch.randn(4, 10)) == 4 * 10 * 7
+    assert count_macs(nn.Linear(10, 7, bias=False), torch.randn(3, 5, 10)) == 3 * 5 * 10 * 7
+    a, b = torch.randn(2, 3, 4), torch.randn(2, 4, 6)
+    assert count_macs(torch.bmm, a, b) == 2 * 3 * 4 * 6
+
+
+def test_batchnorm_activations_and_pooling_are_free() -> None:
+    net = nn.Sequential(nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1))
+    assert count_macs(net, torch.randn(2, 4, 8, 8)) == 0
+
+
+@pytest.mark.parametrize("mode,macs_per_output", [("bilinear", 4), ("nearest", 0), ("bicubic", 16)])
+def test_grid_sample_is_counted_by_the_registered_formula(mode: str, macs_per_output: int) -> None:
+    n, c, ho, wo = 2, 3, 5, 7
+    x = torch.randn(n, c, 16, 16)
+    grid = torch.rand(n, ho, wo, 2) * 2 - 1
+    macs = count_macs(F.grid_sample, x, grid, mode=mode, align_corners=False)
+    assert macs == macs_per_output * n * c * ho * wo
+
+
+def test_affine_grid_and_bilinear_resize_are_counted() -> None:
+    theta = torch.eye(2, 3).expand(4, 2, 3)
+    assert count_macs(F.affine_grid, theta, (4, 3, 6, 5), align_corners=False) == 6 * 4 * 6 * 5
+    x = torch.randn(2, 3, 64, 64)
+    assert count_macs(F.interpolate, x, size=(32, 32), mode="bilinear", align_corners=False) == 4 * 2 * 3 * 32 * 32
+
+
+def test_counting_is_deterministic_linear_in_batch_and_restores_mode() -> None:
+    net = mobilenet_v2(0.5).train()
+    x1 = torch.randn(1, 3, 32, 32)  # batch of one with a 1x1 map: fails in train mode, fine in eval
+    first = count_macs(net, x1)
+    assert first > 0
+    assert count_macs(net, torch.zeros(1, 3, 32, 32)) == first  # independent of the values
+    assert count_macs(net, torch.randn(3, 3, 32, 32)) == 3 * first
+    assert net.training and all(m.training for m in net.modules())
+
+
+def test_by_module_splits_the_total_exactly() -> None:
+    class Crop(nn.Module):  # grid_sample in forward itself, then a child
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = ResNet("basic", (1, 1), (8, 16), stem_stride=2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            grid = F.affine_grid(torch.eye(2, 3).expand(x.shape[0], 2, 3), [x.shape[0], 3, 16, 16],
+                                 align_corners=False)
+            return self.net(F.grid_sample(x, grid, align_corners=False))
+
+    x = torch.randn(2, 3, 32, 32)
+    model = Crop()
+    parts = count_macs_by_module(model, x)
+    assert sum(parts.values()) == count_macs(model, x)
+    assert parts["net"] == count_macs(model.net, torch.randn(2, 3, 16, 16))
+    assert parts["(self)"] == 2 * 16 * 16 * (4 * 3 + 6)  # grid_sample + affine_grid
+    r = model.net
+    stages = count_macs_by_module(r, torch.randn(2, 3, 16, 16))
+    assert set(stages) == {"stem", "stages"}
+    assert stages["stem"] == count_macs(r.stem, torch.randn(2, 3, 16, 16))
+
+
+def test_units() -> None:
+    assert gmacs(2_500_000_000) == pytest.approx(2.5)
+    assert mmacs(2_500_000) == pytest.approx(2.5)
+
+
+# ---- the paper's published per-component costs (DESIGN.md 2), backbones without classifiers --
+
+def test_mobilenet_v2_glance_cost_matches_the_paper() -> None:
+    macs = count_macs(mobilenet_v2(1.0), torch.randn(1, 3, 224, 224))
+    assert gmacs(macs) == pytest.approx(0.2995, rel=1e-3)
+
+
+@pytest.mark.parametrize("patch,published", [(96, 0.7507), (128, 1.3346), (160, 2.0853), (192, 3.0028)])
+def test_resnet50_focus_cost_matches_the_paper(patch: int, published: float) -> None:
+    macs = count_macs(resnet(50), torch.randn(1, 3, patch, patch))
+    assert gmacs(macs) == pytest.approx(published, rel=1e-3)
