@@ -28,11 +28,12 @@ figures: venv
 bench: venv
 	$(BIN)/python -m adafocus bench
 
+# the whole suite, notebooks included (each notebook runs top to bottom in FAST mode)
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=600
 
 test-fast: venv
-	$(BIN)/python -m pytest -m "not slow and not browser"
+	$(BIN)/python -m pytest tests -m "not slow and not browser"
 
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)

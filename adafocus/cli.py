@@ -6,6 +6,7 @@
     evaluate                test accuracy, MACs and policy metrics of a trained model
     flops                   MACs per component (``--json`` for machine-readable output)
     bench                   the accuracy-vs-MACs benchmark (every method and budget)
+    figures                 regenerate every figure into figures/
     demo                    everything ``make demo`` does
 """
 
@@ -94,9 +95,9 @@ def cmd_flops(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(cost, indent=2))
     else:
-        for name, g in cost["components"].items():
-            print(f"{name:>24s}: {g:10.4f} GMACs")
-        print(f"{'total':>24s}: {cost['total_gmacs']:10.4f} GMACs")
+        scale, unit = (1, "GMACs") if cost["total_gmacs"] >= 1 else (1000, "MMACs")
+        for name, g in {**cost["components"], "total": cost["total_gmacs"]}.items():
+            print(f"{name:>24s}: {g * scale:10.4f} {unit}")
     return 0
 
 
@@ -104,6 +105,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from adafocus.benchmark import run_benchmark
 
     run_benchmark(args.preset, quick=args.quick)
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from adafocus.figures import make_figures
+
+    for path in make_figures(args.preset):
+        print(path)
     return 0
 
 
@@ -156,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="fewer budgets")
     common(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("figures", help="regenerate every figure into figures/ (from cached models)")
+    common(p)
+    p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("demo", help="generate data, train, evaluate, write figures and tables")
     common(p)

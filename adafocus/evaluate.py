@@ -87,7 +87,8 @@ def random_box_iou(preds: Predictions, frame_size: int, seed: int = 0) -> float:
 
 def policy_report(preds: Predictions, num_frames: int, frame_size: int) -> dict[str, float]:
     """Policy metrics beside their naive references (random boxes, the uniform frame grid)."""
-    if preds.gt_boxes is None or preds.gt_mask is None:
+    # nothing to score without ground truth, or without patches (the glance-only model has K = 0)
+    if preds.gt_boxes is None or preds.gt_mask is None or preds.frame_idx.shape[1] == 0:
         return {}
     row = policy_summary(preds.boxes, preds.frame_idx, preds.gt_boxes, preds.gt_mask)
     row["random_box_iou"] = random_box_iou(preds, frame_size)

@@ -130,3 +130,28 @@ def gmacs(macs: int) -> float:
 def mmacs(macs: int) -> float:
     """MACs in units of 10^6."""
     return macs / 1e6
+
+
+def model_cost(model_name: str, cfg) -> dict[str, Any]:
+    """MACs per video of a registered model, per component, at ``cfg``'s geometry (no training).
+
+    Components follow the paper's table (DESIGN.md 2): ``glance`` (all glance frames),
+    ``spatial_policy``, ``temporal_policy``, ``focus`` (all K patches) and ``focus_per_patch``,
+    ``classifier`` (exit MLPs and heads), plus ``patch_extraction`` (resize + grid_sample) for
+    whatever runs outside those networks. Returns GMACs and the total.
+    """
+    from adafocus.evaluate import dummy_input
+    from adafocus.models.registry import create_model
+
+    model = create_model(model_name, cfg).eval()
+    x = dummy_input(cfg)
+    by_module = count_macs_by_module(model, x.pop("video"), **x)
+    names = {"glance": "glance", "spatial_policy": "spatial_policy", "temporal_policy": "temporal_policy",
+             "focus": "focus", "classifier": "classifier", "(self)": "patch_extraction"}
+    components = {names.get(k, k): gmacs(v) for k, v in by_module.items() if v}
+    if "focus" in components and model.num_focus:
+        components["focus_per_patch"] = components["focus"] / model.num_focus
+    total = sum(v for k, v in components.items() if k != "focus_per_patch")
+    return {"model": model_name, "preset": cfg.name, "patch_size": cfg.model.patch_size,
+            "glance_frames": cfg.model.glance_frames, "num_focus": cfg.model.num_focus,
+            "components": components, "total_gmacs": total}

@@ -22,6 +22,8 @@ checkpoint is loaded instead of training again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass, replace
@@ -169,25 +171,25 @@ def stages_for(model_name: str, cfg: Config) -> list[tuple[str, int]]:
 # checkpoints
 # ---------------------------------------------------------------------------------------------
 
-def checkpoint_path(model_name: str, cfg: Config, directory: Path | None = None) -> Path:
+def checkpoint_path(model_name: str, cfg: Config, directory: Path | None = None, key: str | None = None) -> Path:
     directory = Path(directory) if directory is not None else cache_dir("checkpoints")
-    return directory / f"{model_name}-{cfg.name}-{cfg.hash()}.pt"
+    return directory / f"{model_name}-{cfg.name}-{key or cfg.hash()}.pt"
 
 
-def load_checkpoint(path: Path, model_name: str, cfg: Config) -> dict[str, Any]:
-    """Load a checkpoint and check it belongs to ``model_name`` and ``cfg``."""
+def load_checkpoint(path: Path, model_name: str, key: str) -> dict[str, Any]:
+    """Load a checkpoint and check it belongs to ``model_name`` and the config hash ``key``."""
     state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("model_name") != model_name or state.get("config_hash") != cfg.hash():
+    if state.get("model_name") != model_name or state.get("config_hash") != key:
         raise CheckpointError(
             f"{path}: checkpoint is for model {state.get('model_name')!r} with config hash "
-            f"{state.get('config_hash')!r}, expected model {model_name!r} with config hash {cfg.hash()!r}")
+            f"{state.get('config_hash')!r}, expected model {model_name!r} with config hash {key!r}")
     return state
 
 
-def _save(path: Path, model_name: str, cfg: Config, model, opt, sched, stage_idx: int, epoch: int,
+def _save(path: Path, model_name: str, key: str, cfg: Config, model, opt, sched, stage_idx: int, epoch: int,
           history: list[dict], done: bool) -> None:
     atomic_torch_save({
-        "model_name": model_name, "config_hash": cfg.hash(), "config": cfg.to_dict(),
+        "model_name": model_name, "config_hash": key, "config": cfg.to_dict(),
         "model": model.state_dict(), "optimizer": opt.state_dict() if opt else None,
         "scheduler": sched.state_dict() if sched else None, "stage_idx": stage_idx, "epoch": epoch,
         "history": history, "done": done, "torch_rng": torch.get_rng_state(),
@@ -199,7 +201,7 @@ def _save(path: Path, model_name: str, cfg: Config, model, opt, sched, stage_idx
 # ---------------------------------------------------------------------------------------------
 
 def train(model_name: str, cfg: Config, splits: dict[str, Any] | None = None, progress: bool = True,
-          checkpoint_dir: Path | None = None, retrain: bool = False) -> TrainResult:
+          checkpoint_dir: Path | None = None, retrain: bool = False, key: str | None = None) -> TrainResult:
     """Train ``model_name`` (see :func:`adafocus.models.registry.list_models`) under ``cfg``.
 
     Loads the finished checkpoint when there is one (unless ``retrain``), resumes a partial one,
@@ -211,13 +213,14 @@ def train(model_name: str, cfg: Config, splits: dict[str, Any] | None = None, pr
     if splits is None:
         from adafocus.data.synthetic import load_splits
         splits = load_splits(cfg.data, progress=progress)
-    path = checkpoint_path(model_name, cfg, checkpoint_dir)
+    key = key or cfg.hash()
+    path = checkpoint_path(model_name, cfg, checkpoint_dir, key)
     torch.manual_seed(cfg.train.seed)
     model = create_model(model_name, cfg)
 
     state = None
     if path.exists() and not retrain:
-        state = load_checkpoint(path, model_name, cfg)
+        state = load_checkpoint(path, model_name, key)
         model.load_state_dict(state["model"])
         if state["done"]:
             return TrainResult(model.eval(), pd.DataFrame(state["history"]), path, from_cache=True)
@@ -253,11 +256,11 @@ def train(model_name: str, cfg: Config, splits: dict[str, Any] | None = None, pr
                            f"loss {metrics['train_loss']:.3f} train acc {metrics['train_acc']:.3f} "
                            f"val acc {val_acc:.3f} ({history[-1]['seconds']:.0f} s)")
             last = stage_idx == len(stages) - 1 and epoch == epochs - 1
-            _save(path, model_name, cfg, model, opt, sched, stage_idx, epoch, history, done=False)
+            _save(path, model_name, key, cfg, model, opt, sched, stage_idx, epoch, history, done=False)
             if cfg.train.max_minutes and (time.time() - t0) / 60 > cfg.train.max_minutes and not last:
                 tqdm.write(f"{model_name}: stopped after {cfg.train.max_minutes} min; run again to resume")
                 return TrainResult(model.eval(), pd.DataFrame(history), path, from_cache=False)
-    _save(path, model_name, cfg, model, None, None, len(stages), 0, history, done=True)
+    _save(path, model_name, key, cfg, model, None, None, len(stages), 0, history, done=True)
     return TrainResult(model.eval(), pd.DataFrame(history), path, from_cache=False)
 
 
@@ -268,7 +271,7 @@ def train(model_name: str, cfg: Config, splits: dict[str, Any] | None = None, pr
 # what the shared pretraining depends on; every other field (policies, budgets, modes) is free to vary
 BACKBONE_FIELDS = ("glance_width", "glance_size", "glance_stride", "glance_feature_dim", "glance_frames",
                    "focus_block", "focus_layers", "focus_widths", "focus_stem_stride", "focus_tsm",
-                   "channels_last", "num_classes")
+                   "channels_last", "num_classes", "oracle_jitter", "box_min", "box_max")
 PRETRAIN_TRAIN_FIELDS = ("batch_size", "optimizer", "lr", "weight_decay", "grad_clip", "seed", "num_threads")
 
 
@@ -283,10 +286,19 @@ def pretrain_config(cfg: Config) -> Config:
     return replace(cfg, model=model, train=train)
 
 
+def pretrain_key(cfg: Config) -> str:
+    """Cache key of the shared pretraining: data, backbone geometry, optimiser settings, epochs."""
+    parts = {"data": cfg.to_dict()["data"], "backbone": {f: getattr(cfg.model, f) for f in BACKBONE_FIELDS},
+             "train": {f: getattr(cfg.train, f) for f in PRETRAIN_TRAIN_FIELDS},
+             "epochs": cfg.train.pretrain_epochs}
+    return "pre" + hashlib.sha256(json.dumps(parts, sort_keys=True, default=list).encode()).hexdigest()[:9]
+
+
 def pretrained_backbones(cfg: Config, splits, progress: bool = True,
                          checkpoint_dir: Path | None = None) -> dict[str, Tensor]:
     """Glance and focus weights from the shared pretraining stage (trained once, then cached)."""
-    result = train(PRETRAIN_MODEL, pretrain_config(cfg), splits, progress, checkpoint_dir)
+    pcfg = pretrain_config(cfg)
+    result = train(PRETRAIN_MODEL, pcfg, splits, progress, checkpoint_dir, key=pretrain_key(cfg))
     return {k: v for k, v in result.model.state_dict().items() if k.startswith(SHARED_PREFIXES)}
 
 

@@ -62,7 +62,7 @@ from adafocus.config import FRAME_MODES, PATCH_MODES, ModelConfig
 from adafocus.models.backbones import ConvBNAct, MobileNetV2, ResNet
 from adafocus.models.heads import ClassifierOutput, ExitClassifier
 from adafocus.models.patches import (boxes_from_actions, box_centers, clamp_boxes, crop_patches,
-                                     interpolate_actions, random_boxes)
+                                     interpolate_actions, jitter_boxes, random_boxes)
 from adafocus.models.policy import SpatialPolicy, TemporalPolicy
 from adafocus.models.sampling import sample_frames, sample_without_replacement, uniform_indices
 
@@ -263,7 +263,10 @@ class UniAdaFocus(nn.Module):
         if gt_boxes is None or gt_boxes.shape != (B, self.num_frames, 4):
             raise ValueError(f"UniAdaFocus: patch_mode='oracle' needs gt_boxes (B, T, 4) = ({B}, {self.num_frames}, 4)"
                              f", got {None if gt_boxes is None else tuple(gt_boxes.shape)}")
-        return clamp_boxes(gt_boxes[rows, frame_idx].float(), S, cfg.box_min, cfg.box_max)
+        true = gt_boxes[rows, frame_idx].float()
+        if self.training and cfg.oracle_jitter:  # scale and offset augmentation (training only)
+            return jitter_boxes(true, S, cfg.box_min, cfg.box_max)
+        return clamp_boxes(true, S, cfg.box_min, cfg.box_max)
 
     # -- stage 4: focus -------------------------------------------------------------------------
     def focus_features(self, video: Tensor, boxes: Tensor, frame_idx: Tensor, full: bool = False) -> Tensor:

@@ -191,3 +191,29 @@ def clamp_boxes(boxes: Tensor, frame_size: int | tuple[int, int], box_min: float
     nx0 = torch.minimum((cx - sw / 2).clamp(min=0), W - sw)
     ny0 = torch.minimum((cy - sh / 2).clamp(min=0), H - sh)
     return torch.stack([nx0, ny0, nx0 + sw, ny0 + sh], dim=-1)
+
+
+def jitter_boxes(boxes: Tensor, frame_size: int | tuple[int, int], box_min: float, box_max: float,
+                 generator: torch.Generator | None = None) -> Tensor:
+    """Random boxes that still contain ``boxes`` ``(..., 4)``: each side uniform in
+    ``[max(true side, box_min), box_max]``, the position uniform among those that keep the true box
+    inside (and the box inside the frame). A RandomResizedCrop for patches: trained on these, the
+    focus network recognises an object at every scale and offset a policy's box may give it.
+    """
+    _check_last_dim(boxes, "boxes", "jitter_boxes")
+    H, W = _hw(frame_size)
+    x0, y0, x1, y1 = boxes.unbind(-1)
+    u = torch.rand(*boxes.shape, generator=generator, device=boxes.device)
+
+    def axis(a0: Tensor, a1: Tensor, size: int, us: Tensor, up: Tensor) -> tuple[Tensor, Tensor]:
+        hi = min(box_max, size)
+        lo = (a1 - a0).clamp(min=box_min, max=hi)
+        side = lo + us * (hi - lo)
+        start_lo = (a1 - side).clamp(min=0)
+        start_hi = torch.minimum(a0.clamp(min=0), size - side)
+        start = start_lo + up * (start_hi - start_lo).clamp(min=0)
+        return start, start + side
+
+    nx0, nx1 = axis(x0, x1, W, u[..., 0], u[..., 1])
+    ny0, ny1 = axis(y0, y1, H, u[..., 2], u[..., 3])
+    return torch.stack([nx0, ny0, nx1, ny1], dim=-1)

@@ -1,0 +1,103 @@
+"""``make figures``: every paper-style figure, regenerated from the cached models and result CSVs.
+
+Each figure function returns the paths it wrote; :func:`make_figures` runs them all. The list with
+what each figure shows and which figure of the paper it mirrors is in ``figures/README.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from adafocus.benchmark import RESULTS_DIR, write_figures
+from adafocus.config import get_config
+from adafocus.viz.plots import METHOD_STYLE, method_label, save_figure
+
+FIGURES_DIR = Path("figures")
+
+
+def _results(name: str) -> pd.DataFrame | None:
+    path = RESULTS_DIR / name
+    return pd.read_csv(path) if path.exists() else None
+
+
+def fig_accuracy_vs_macs() -> list[Path]:
+    """Accuracy vs MACs against the baselines + learning curves (from the benchmark's CSVs)."""
+    df, hist = _results("accuracy_vs_macs.csv"), _results("learning_curves.csv")
+    return write_figures(df, hist, FIGURES_DIR) if df is not None and hist is not None else []
+
+
+def fig_early_exit() -> list[Path]:
+    """Uni-AdaFocus with early exit against its static budgets and the full-frame baseline."""
+    df = _results("accuracy_vs_macs.csv")
+    if df is None:
+        return []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method in ("uni_adafocus", "uni_adafocus+exit", "full_frame", "exits_only"):
+        rows = df[df["method"] == method].sort_values("mmacs")
+        if len(rows):
+            label, color, marker = METHOD_STYLE[method]
+            ax.plot(rows["mmacs"], 100 * rows["accuracy"], marker=marker, color=color, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("MMACs per video (log scale)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title("Sample-wise early exit (thresholds calibrated on the validation split)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    paths = save_figure(fig, FIGURES_DIR / "early_exit")
+    plt.close(fig)
+    return paths
+
+
+def fig_throughput() -> list[Path]:
+    """Measured videos/s of batched CPU inference, each method against the full-frame baseline."""
+    df = _results("throughput.csv")
+    if df is None:
+        return []
+    df = df.sort_values("videos_per_s")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colors = [METHOD_STYLE.get(m, (m, "#777777", ""))[1] for m in df["method"]]
+    ax.barh([method_label(m) for m in df["method"]], df["videos_per_s"], color=colors)
+    for y, (v, s) in enumerate(zip(df["videos_per_s"], df["speedup_vs_full"])):
+        ax.text(v, y, f" {s:.1f}x", va="center", fontsize=8)
+    ax.set_xlabel("videos per second (batched CPU inference, higher is better)")
+    ax.set_title("Wall-clock throughput vs the full-frame baseline")
+    paths = save_figure(fig, FIGURES_DIR / "throughput")
+    plt.close(fig)
+    return paths
+
+
+def fig_ablations() -> list[Path]:
+    """Each component's contribution at the same budget (P=24, K=4): bars of test accuracy."""
+    df = _results("accuracy_vs_macs.csv")
+    if df is None:
+        return []
+    order = ["uni_adafocus", "adafocus_v2", "random_patch", "center_patch", "temporal_only", "oracle"]
+    rows = df[(df["method"].isin(order)) & (df["budget"].isin(["P=24,K=4"]))]
+    if rows.empty:
+        return []
+    rows = rows.set_index("method").reindex([m for m in order if m in set(rows["method"])])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar([method_label(m) for m in rows.index], 100 * rows["accuracy"],
+           color=[METHOD_STYLE[m][1] for m in rows.index])
+    for x, (acc, mm) in enumerate(zip(rows["accuracy"], rows["mmacs"])):
+        ax.text(x, 100 * acc, f"{100 * acc:.1f}%\n{mm:.1f} MMACs", ha="center", va="bottom", fontsize=7)
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_ylim(0, 110)
+    ax.set_title("Ablations at one budget (P=24, K=4)")
+    plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
+    paths = save_figure(fig, FIGURES_DIR / "ablations")
+    plt.close(fig)
+    return paths
+
+
+def make_figures(preset: str = "small") -> list[Path]:
+    """Regenerate every figure (skipping those whose inputs were never computed)."""
+    torch.set_num_threads(get_config(preset).train.num_threads)
+    paths: list[Path] = []
+    for fn in (fig_accuracy_vs_macs, fig_early_exit, fig_throughput, fig_ablations):
+        paths += fn()
+    return paths

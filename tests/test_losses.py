@@ -1,0 +1,58 @@
+"""Loss terms: every exit, auxiliary heads, surrogates, and non-finite detection."""
+
+import pytest
+import torch
+
+from adafocus.config import get_config
+from adafocus.losses import LossWeights, adafocus_loss, exit_cross_entropy, two_branch_loss
+from adafocus.models.registry import create_model
+
+
+@pytest.fixture(scope="module")
+def batch():
+    torch.manual_seed(0)
+    cfg = get_config("tiny")
+    d = cfg.data
+    video = torch.rand(4, d.num_frames, d.channels, d.frame_size, d.frame_size)
+    boxes = torch.tensor([4.0, 4, 16, 16]).expand(4, d.num_frames, 4).clone()
+    return cfg, video, torch.tensor([0, 1, 2, 3]), boxes
+
+
+def test_exit_cross_entropy_averages_every_exit():
+    logits = torch.zeros(2, 3, 4)
+    logits[:, 0, 1] = 10.0  # exit 0 confidently right for label 1, the others uniform
+    labels = torch.tensor([1, 1])
+    expected = (torch.nn.functional.cross_entropy(logits[:, 0], labels) + 2 * torch.log(torch.tensor(4.0))) / 3
+    assert torch.allclose(exit_cross_entropy(logits, labels), expected)
+
+
+def test_all_terms_present_and_gradients_reach_the_policies(batch):
+    cfg, video, labels, boxes = batch
+    model = create_model("uni_adafocus", cfg).train()
+    out = model(video, gt_boxes=boxes)
+    loss, parts = adafocus_loss(out, labels, LossWeights(center=1.0, size_penalty=1.0), cfg.data.frame_size, boxes)
+    assert {"exits", "glance", "focus", "spatial", "temporal", "center", "size_penalty"} <= set(parts)
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.spatial_policy.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.temporal_policy.parameters())
+
+
+def test_two_branch_loss_is_the_mean_of_both_branches(batch):
+    cfg, video, labels, boxes = batch
+    model = create_model("uni_adafocus", cfg).train()
+    torch.manual_seed(1)
+    out_p, out_r = model(video), model(video, patch_mode="random")
+    loss, parts = two_branch_loss(out_p, out_r, labels, LossWeights(), cfg.data.frame_size)
+    assert "random_exits" in parts and "spatial" in parts
+    lp, _ = adafocus_loss(out_p, labels, LossWeights(), cfg.data.frame_size)
+    lr, _ = adafocus_loss(out_r, labels, LossWeights(spatial=0.0, temporal=0.0), cfg.data.frame_size)
+    assert torch.allclose(loss, 0.5 * (lp + lr))
+
+
+def test_non_finite_loss_names_the_term(batch):
+    cfg, video, labels, _ = batch
+    model = create_model("glance_only", cfg).train()
+    out = model(video)
+    out.exit_logits = out.exit_logits * float("nan")
+    with pytest.raises(FloatingPointError, match="loss term 'exits' is not finite"):
+        adafocus_loss(out, labels, LossWeights(), cfg.data.frame_size)
