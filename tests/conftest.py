@@ -16,7 +16,7 @@ TINY_CLIPS = 8  # clips in the tiny in-memory test split
 # An easier tiny benchmark (no clutter, the object visible in every frame) on which a tiny oracle
 # model learns well above chance in ~10 s, so tests can compare placements on a trained network.
 # The oracle is trained on the exact true boxes (no jitter augmentation): it learns faster.
-EASY_OVERRIDES = {"data.clutter": 0.0, "data.informative_fraction": 1.0, "data.num_val": 32,
+EASY_OVERRIDES = {"data.clutter": 0.0, "data.informative_fraction": 1.0, "data.num_val": 16,
                   "model.oracle_jitter": False,
                   "train.pretrain_epochs": 0, "train.phase1_epochs": 0, "train.phase2_epochs": 10}
 

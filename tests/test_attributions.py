@@ -50,7 +50,8 @@ def test_occlusion_time_blames_the_corrupted_frame():
     scores = frame_scores(occlusion_time(frame_sum_model, video, target=1), reduce="mean")
     assert scores.shape == (2, 6)
     assert scores[0, 4] == pytest.approx(0.9, abs=1e-5)
-    assert torch.allclose(scores[0, [0, 1, 2, 3, 5]], torch.tensor(0.1)) and torch.allclose(scores[1], torch.tensor(0.1))
+    assert torch.allclose(scores[0, [0, 1, 2, 3, 5]], torch.tensor(0.1))
+    assert torch.allclose(scores[1], torch.tensor(0.1))
     assert scores[0].argmax() == 4
 
 

@@ -147,9 +147,13 @@ def test_oracle_crops_the_true_boxes_at_informative_frames() -> None:
     assert informative[enough].all()
 
 
+PAPER_GRADIENTS = {"model.patch_grad": False, "model.policy_trains_glance": False}
+
+
 def test_policies_learn_only_through_their_surrogates() -> None:
+    """The paper's Uni-AdaFocus: crops with detached boxes, the policy reads detached glance maps."""
     torch.manual_seed(0)
-    model = create_model("uni_adafocus", TINY).train()
+    model = create_model("uni_adafocus", TINY.replace(**PAPER_GRADIENTS)).train()
     batch = _batch()
     out = model(batch["video"])
     F.cross_entropy(out.logits, batch["labels"]).backward(retain_graph=True)
@@ -159,6 +163,17 @@ def test_policies_learn_only_through_their_surrogates() -> None:
     assert model.spatial_policy.scale.weight.grad.abs().sum() > 0
     F.cross_entropy(out.temporal_logits, batch["labels"]).backward()
     assert model.temporal_policy.logit.weight.grad.abs().sum() > 0  # (the body waits: the logit starts at 0)
+
+
+def test_patch_grad_lets_the_classifier_loss_reach_the_spatial_policy() -> None:
+    """The CPU default (AdaFocusV2-style): gradients through the pixel crop into the boxes and glance."""
+    torch.manual_seed(0)
+    model = create_model("uni_adafocus", TINY).train()
+    assert model.cfg.patch_grad and model.cfg.policy_trains_glance
+    batch = _batch()
+    F.cross_entropy(model(batch["video"]).logits, batch["labels"]).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.spatial_policy.parameters())
+    assert model.temporal_policy.logit.weight.grad is None or model.temporal_policy.logit.weight.grad.abs().sum() == 0
 
 
 def test_patch_and_frame_modes_can_be_overridden_per_call() -> None:

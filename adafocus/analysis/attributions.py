@@ -207,8 +207,12 @@ def frame_scores(attr: Tensor, reduce: str = "sum") -> Tensor:
 
 
 def pixel_maps(attr: Tensor, absolute: bool = True) -> Tensor:
-    """``(B, T, C, H, W)`` attributions -> per-pixel maps ``(B, T, H, W)`` (channels summed, of ``|attr|``
-    by default: a pixel matters whichever way it pushes)."""
+    """``(B, T, C, H, W)`` attributions -> per-pixel maps ``(B, T, H, W)`` (channels summed).
+
+    ``absolute=True`` sums ``|attr|`` (integrated gradients: a pixel matters whichever way it
+    pushes); ``absolute=False`` keeps the sign, e.g. for occlusion, where a positive value is a
+    drop of the target logit (evidence) and a negative one a rise -- better for the pointing game.
+    """
     if attr.dim() != 5:
         raise ValueError(f"pixel_maps: expected (B, T, C, H, W) attributions, got {tuple(attr.shape)}")
     return (attr.abs() if absolute else attr).sum(dim=2)
@@ -242,7 +246,8 @@ def gradcam_focus(model: nn.Module, video: Tensor, target: Target = None, *, lay
     ``layer`` defaults to the focus network's last stage (its output is the pooled map).
     """
     if not _is_adafocus(model) or model.focus is None:
-        raise ValueError(f"gradcam_focus: expected a UniAdaFocus model with a focus network, got {type(model).__name__}")
+        raise ValueError(f"gradcam_focus: expected a UniAdaFocus model with a focus network, got "
+                         f"{type(model).__name__}")
     fixed, extra, choice = _prepare(model, video, choice, head, gt_boxes, gt_mask)
     frame_idx, boxes = extra
     B, K = frame_idx.shape

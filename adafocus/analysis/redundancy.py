@@ -247,7 +247,8 @@ def temporal_redundancy(model: nn.Module, dataset, ks: Sequence[int], *, head: s
             if k:
                 informative[k] += float(mask[:, uniform_indices(T, k)].float().mean(1).sum())
         n += len(labels)
-    return pd.DataFrame([{"k": k, "accuracy": correct[k] / max(n, 1), "informative_fraction": informative[k] / max(n, 1),
+    return pd.DataFrame([{"k": k, "accuracy": correct[k] / max(n, 1),
+                          "informative_fraction": informative[k] / max(n, 1),
                           "head": head, "clips": n} for k in correct])
 
 

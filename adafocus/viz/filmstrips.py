@@ -114,7 +114,8 @@ def _draw_frame_boxes(ax: plt.Axes, t: int, gt_boxes: np.ndarray | None, gt_mask
             side.set_linewidth(style.line_width * 1.5)
 
 
-def _chosen_map(chosen_boxes: np.ndarray | None, frame_idx: np.ndarray | None, T: int, fn: str) -> dict[int, np.ndarray]:
+def _chosen_map(chosen_boxes: np.ndarray | None, frame_idx: np.ndarray | None, T: int,
+                fn: str) -> dict[int, np.ndarray]:
     if frame_idx is None:
         return {}
     idx = frame_idx.astype(int).reshape(-1)

@@ -1,0 +1,211 @@
+"""Builds notebooks/02_spatial_redundancy.ipynb: how small a crop can be, and what a patch costs."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _nb import code, md, parameters, write  # noqa: E402
+
+NAME = "02_spatial_redundancy"
+
+CELLS = [
+    md("""
+    # 02 · Spatial redundancy: how much of a frame does a classifier need?
+
+    The first bet of AdaFocus: the information that decides the class sits in a small region of each
+    frame, so an expensive network could look at a **patch** instead of the whole frame and lose
+    little accuracy. The saving is large because a CNN's cost grows with the number of pixels: in the
+    paper a ResNet-50 costs 4.09 GMACs on a 224² frame but only 1.33 GMACs on a 128² patch
+    (0.75 at 96²), and Uni-AdaFocus spends 16 such patches per video.
+
+    Two questions, measured on the synthetic benchmark where we know where the object is:
+
+    1. **What does a patch cost?** Counted with `adafocus.flops`: it depends only on the patch side `P`.
+    2. **How small can the crop be?** A crop classifier sees only a square crop per frame, placed on
+       the object (*oracle*), at random or in the centre; we shrink the crop and watch the accuracy.
+       The gap between *oracle* and *random* at a small crop is what a spatial policy can win.
+    """),
+    parameters(),
+    code("""
+    %matplotlib inline
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import torch
+
+    from adafocus.config import get_config
+    from adafocus.data.synthetic import load_splits
+
+    torch.set_num_threads(1)
+    cfg = get_config(PRESET, **OVERRIDES)
+    splits = load_splits(cfg.data)  # cached under $ADAFOCUS_CACHE
+    S = cfg.data.frame_size
+    """),
+    md("""
+    ## How small is the object?
+
+    From the ground truth: the side of the object's box over all test frames, in pixels. The
+    spatial policy chooses boxes with sides in `[box_min, box_max]` (dashed lines).
+    """),
+    code("""
+    boxes = splits["test"].clips.boxes  # (N, T, 4) pixels, x0 y0 x1 y1
+    sides = (boxes[..., 2:] - boxes[..., :2]).flatten(0, 1)  # (N * T, 2) width, height
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(sides.flatten().numpy(), bins=30, color="#2ca02c")
+    for side in (cfg.model.box_min, cfg.model.box_max):
+        ax.axvline(side, color="k", linestyle="--", linewidth=1)
+    ax.set(xlabel="box side (pixels)", ylabel="frames", title=f"object size in {S}x{S} frames")
+    plt.show()
+    print(f"the box covers {100 * (sides.prod(-1) / S**2).mean():.0f}% of the frame's area on average")
+    """),
+    md("""
+    ## A box of any size becomes a `P x P` patch
+
+    The spatial policy chooses a box; the box is **resampled** to a fixed `P x P` patch (bilinear
+    `grid_sample`) before the focus network sees it. A big box is seen at lower resolution, a small
+    box at higher resolution, and every patch costs the same. Three boxes around the same object:
+    """),
+    code("""
+    from adafocus.analysis.redundancy import placement_boxes
+    from adafocus.models.patches import crop_patches
+    from adafocus.viz.explorers import to_rgb
+
+    item = splits["test"][1]
+    t = torch.tensor([[int(item["mask"].float().argmax())]])  # (1, 1): the first frame that shows the object
+    crop_sides = [cfg.model.box_min, (cfg.model.box_min + cfg.model.box_max) / 2, cfg.model.box_max]
+    crops = torch.cat([placement_boxes("oracle", s, t, item["boxes"][None], S)[0] for s in crop_sides])  # (3, 4)
+    P = cfg.model.patch_size
+    frame = item["video"][t[0, 0]]  # (C, H, W)
+    patches = crop_patches(frame.expand(3, -1, -1, -1), crops, P)  # (3, C, P, P)
+    """),
+    code("""
+    fig, axes = plt.subplots(1, 4, figsize=(9, 2.4))
+    axes[0].imshow(to_rgb(frame), extent=(0, S, S, 0))
+    for ax, patch, box, side in zip(axes[1:], patches, crops, crop_sides):
+        axes[0].add_patch(plt.Rectangle(box[:2].tolist(), side, side, fill=False, color="magenta"))
+        ax.imshow(to_rgb(patch)); ax.set_title(f"{side:.0f} px box -> {P}x{P}", fontsize=9); ax.axis("off")
+    axes[0].set_title(f"frame {int(t)} ({S}x{S})", fontsize=9); axes[0].axis("off")
+    plt.show()
+    """),
+    md("""
+    ## What a patch costs
+
+    The focus network's MACs for one patch of side `P`, counted by running it: left at this preset's
+    sizes, right the paper's ResNet-50 (the `full` preset) with the published values as crosses.
+    Cost grows like `P²`: halving the side saves three quarters.
+    """),
+    code("""
+    from adafocus.flops import count_macs
+    from adafocus.models.registry import create_model
+
+    def focus_macs(config, sides):
+        focus = create_model("uni_adafocus", config).focus.eval()
+        return [count_macs(focus, torch.zeros(1, config.data.channels, p, p)) for p in sides]
+
+    ours = [p for p in (8, 12, 16, 24, 32, 48, 64) if p <= S]
+    paper = [96, 128, 160, 192, 224]
+    ours_macs, paper_macs = focus_macs(cfg, ours), focus_macs(get_config("full"), paper)
+    published = {96: 0.7507, 128: 1.3346, 160: 2.0853, 192: 3.0028}  # GMACs, ResNet-50 without its fc
+    """),
+    code("""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
+    a.plot(ours, [m / 1e6 for m in ours_macs], "o-")
+    a.set(xlabel="patch side P (pixels)", ylabel="MMACs per patch", title=f"focus network, {cfg.name} preset")
+    b.plot(paper, [m / 1e9 for m in paper_macs], "o-", label="counted")
+    b.plot(list(published), list(published.values()), "kx", markersize=10, label="published")
+    b.set(xlabel="patch side P (pixels)", ylabel="GMACs per patch", title="ResNet-50 (paper's sizes)")
+    b.legend()
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    plt.show()
+    print(f"a 224² frame costs {paper_macs[-1] / paper_macs[1]:.1f}x a 128² patch")
+    """),
+    md("""
+    ## How small can the crop be?
+
+    We need a classifier that reads crops. The first stage of training (notebook 04) trains exactly
+    that: the **shared pretraining** teaches the focus network and the classifier on crops around the
+    true object (jittered in position and size) at the truly informative frames. We load it (it is
+    cached) and run `spatial_redundancy`: for every crop side and placement, a square crop per frame
+    at the `K` informative frames of every test clip, resampled to `P x P`, classified by the focus
+    network alone (`head="focus"`). `gt_iou` is the crop's overlap with the true box.
+    """),
+    code("""
+    from adafocus.analysis.redundancy import spatial_redundancy
+    from adafocus.train import pretrain_config, pretrain_key, train
+
+    crop_model = train("oracle", pretrain_config(cfg), splits, key=pretrain_key(cfg)).model  # the shared stage 0
+    sizes = sorted({round(f * S) for f in (0.125, 0.25, 0.375, 0.5, 0.75, 1.0)})
+    study = spatial_redundancy(crop_model, splits["test"], sizes)
+    study.pivot(index="crop_size", columns="placement", values="accuracy").round(3)
+    """),
+    code("""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
+    for placement, rows in study.groupby("placement"):
+        a.plot(rows["crop_size"], 100 * rows["accuracy"], "o-", label=placement)
+        b.plot(rows["crop_size"], rows["gt_iou"], "o-", label=placement)
+    a.axhline(100 / cfg.data.num_classes, color="grey", linestyle=":", label="chance")
+    a.set(xlabel="crop side (pixels of the frame)", ylabel="top-1 accuracy (%)", title="crop classifier, test split")
+    b.set(xlabel="crop side (pixels of the frame)", ylabel="IoU with the true box", title="overlap with the object")
+    for ax in (a, b):
+        ax.grid(alpha=0.3); ax.legend(fontsize=8)
+    plt.show()
+    """),
+    md("""
+    **Reading the plot.** At the full frame (rightmost point) the three placements coincide: it is
+    the same crop, the whole frame shrunk to `P x P`. As the crop shrinks, an *oracle* crop keeps the
+    object and sees it at *higher* resolution, so its accuracy holds (or even rises) down to about
+    the object's size; a *random* crop of that size usually misses the object and falls towards
+    chance; the *centre* crop is right only when the object happens to pass the middle. The
+    vertical distance between *oracle* and *random* at small crops is the prize a spatial policy
+    competes for. With `FAST = True` the crop classifier has trained for seconds on 512 clips, so
+    the curves are noisy; `FAST = False` shows the small preset's model.
+
+    ## Exercises
+
+    **Exercise 1: what the glance adds.** Repeat the study with `head="final"`: the last exit sees
+    the crops *and* the glance network's low-resolution view of every whole frame. Which placement
+    gains most, and why?
+    """),
+    code("""
+    # Solution
+    final = spatial_redundancy(crop_model, splits["test"], sizes, head="final")
+    both = study.merge(final, on=["placement", "crop_size"], suffixes=("_focus", "_final"))
+    both["gain"] = both["accuracy_final"] - both["accuracy_focus"]
+    both.pivot(index="crop_size", columns="placement", values="gain").round(3)
+    """),
+    md("""
+    **Exercise 2: how many fewer pixels?** Find the smallest *oracle* crop whose accuracy is within
+    5 points of the whole-frame crop. A network running at native resolution on that crop would
+    process how many times fewer pixels than on the frame?
+    """),
+    code("""
+    # Solution
+    oracle = study[study["placement"] == "oracle"].set_index("crop_size")["accuracy"]
+    good = oracle[oracle >= oracle[S] - 0.05]
+    side = int(good.index.min())
+    print(f"smallest good oracle crop: {side} px ({100 * oracle[side]:.1f}% vs {100 * oracle[S]:.1f}% whole frame)")
+    print(f"{(S / side) ** 2:.1f}x fewer pixels than the {S}x{S} frame")
+    """),
+    md("""
+    **Exercise 3: when is the centre crop right?** With `crop_classifier` (the function the study
+    uses), classify centre crops of side `box_max` for every test clip and compare the accuracy of
+    clips whose object stays near the centre with the others.
+    """),
+    code("""
+    # Solution
+    from adafocus.analysis.redundancy import crop_classifier
+    from adafocus.models.sampling import sample_frames
+
+    classify, clips = crop_classifier(crop_model), splits["test"].clips.subset(range(min(256, len(splits["test"]))))
+    idx = sample_frames(clips.mask.float(), cfg.data.num_frames, cfg.model.num_focus, train=False)  # (N, K)
+    centre = placement_boxes("center", cfg.model.box_max, idx, clips.boxes, S)
+    with torch.no_grad():
+        right = classify(clips.videos.float() / 255, centre, idx).argmax(-1) == clips.labels
+    offset = ((clips.boxes[..., :2] + clips.boxes[..., 2:]) / 2 - S / 2).norm(dim=-1).mean(1)  # (N,) pixels
+    near = offset < offset.median()
+    print(f"object near the centre: {right[near].float().mean():.1%}, far from it: {right[~near].float().mean():.1%}")
+    """),
+]
+
+if __name__ == "__main__":
+    print(write(NAME, CELLS))
