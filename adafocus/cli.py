@@ -104,7 +104,7 @@ def cmd_flops(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from adafocus.benchmark import run_benchmark
 
-    run_benchmark(args.preset, quick=args.quick)
+    run_benchmark(args.preset, quick=args.quick, cached_only=args.cached_only)
     return 0
 
 
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="accuracy vs MACs of every method and budget")
     p.add_argument("--quick", action="store_true", help="fewer budgets")
+    p.add_argument("--cached-only", action="store_true", help="evaluate only the models already trained")
     common(p)
     p.set_defaults(func=cmd_bench)
 

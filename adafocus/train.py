@@ -102,7 +102,7 @@ def run_epoch(model: nn.Module, batches, optimizer, scheduler, cfg: Config, stag
     frame_size = cfg.data.frame_size
     sums: dict[str, float] = {}
     correct = seen = 0
-    for batch in tqdm(batches, total=total, desc=desc, leave=False):
+    for batch in tqdm(batches, total=total, desc=desc, leave=False, disable=not desc):
         video, labels = batch["video"], batch["label"]
         gt = {"gt_boxes": batch.get("boxes"), "gt_mask": batch.get("mask")}
         if stage == "phase1" and has_learned_spatial_policy(model):

@@ -155,7 +155,7 @@ CELLS = [
     subset = SyntheticVideoDataset(splits["test"].clips.subset(range(n)), cfg.data, "test")
     importance = frame_importance(model, subset)
     print(f"correlation of the drop with the mask: {importance_correlation(importance):.2f}")
-    ax = importance.groupby("frame")["drop"].mean().plot.bar(figsize=(6, 2.8), color="#1f77b4")
+    ax = importance.groupby("frame")["drop"].mean().plot.bar(figsize=(6, 2.8), color="#1f77b4", rot=0)
     ax.set(xlabel="frame index", ylabel="mean drop of p(true class)", title="leave-one-frame-out")
     plt.show()
     importance.groupby("informative")["drop"].mean().rename("mean drop").to_frame()

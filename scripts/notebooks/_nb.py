@@ -24,7 +24,7 @@ FAST = True  # True: the tiny preset and a toy schedule (seconds; what CI runs).
 PRESET = "tiny" if FAST else "small"  # False reads the models that `make demo` trained and cached
 # FAST: more clips and epochs than the bare tiny preset (sized for unit tests), exact oracle crops in the
 # pretraining (the jittered ones learn too slowly for a toy schedule)
-OVERRIDES = {"data.num_train": 512, "model.oracle_jitter": False, "train.batch_size": 16,
+OVERRIDES = {"data.num_train": 512, "data.num_test": 128, "model.oracle_jitter": False, "train.batch_size": 16,
              "train.pretrain_epochs": 5, "train.phase2_epochs": 3} if FAST else {}
 '''
 

@@ -1,0 +1,206 @@
+"""Builds notebooks/07_early_exit.ipynb: sample-wise adaptive computation with calibrated, real exits."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _nb import code, md, parameters, write  # noqa: E402
+
+NAME = "07_early_exit"
+
+CELLS = [
+    md("""
+    # 07 · Early exit: easy videos leave early
+
+    The third redundancy is **sample-wise**: some videos are easy and could be answered after a quick
+    look. Uni-AdaFocus's classifier predicts after *every* step, first after each glance frame, then
+    after each focus patch, so a video can stop at the first step where the model is confident
+    enough; it then never pays for the remaining patches. On ActivityNet this keeps 80.4% mAP at
+    18.1 GMACs per video (80.7% at 27.2 without exits) and 78.3% at 9.1 GMACs.
+
+    Three ingredients, all in `adafocus.early_exit`:
+
+    1. **confidence** = the maximum softmax probability at an exit (not the raw logits);
+    2. **calibration**: choose the share of videos `q_k ∝ ρ^k` that should leave at each exit `k`;
+       on the **validation** split (never the training or the test split) set each exit's threshold
+       greedily so that this share does; the expected cost is `Σ_k q_k · cost(k)`;
+    3. **real exits**: at inference, a video that left is not computed any further. The cost
+       counter checks that the exits cost what the calibration expected.
+    """),
+    parameters(),
+    code("""
+    %matplotlib inline
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from adafocus.config import get_config
+    from adafocus.data.synthetic import load_splits
+    from adafocus.train import train
+
+    torch.set_num_threads(1)
+    cfg = get_config(PRESET, **OVERRIDES)
+    splits = load_splits(cfg.data)  # cached under $ADAFOCUS_CACHE
+    model = train("uni_adafocus", cfg, splits).model  # cached after the first run
+    """),
+    md("""
+    ## What each exit costs
+
+    `step_costs` measures, with the MAC counter, one video that leaves at each exit: each glance step
+    adds one glance frame; the first focus step also runs both policies and crops a patch; each
+    further focus step adds one patch through the focus network.
+    """),
+    code("""
+    from adafocus.early_exit import step_costs
+
+    costs = step_costs(model, cfg)  # (S,) MACs of a video that leaves at exit k (cumulative)
+    S, Tg = len(costs), model.classifier.num_glance
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.bar(range(1, S + 1), costs / 1e6, color=["#5096ff"] * Tg + ["#ff9628"] * (S - Tg))
+    ax.set(xlabel=f"exit (1..{Tg}: glance steps, blue; {Tg + 1}..{S}: focus steps, orange)",
+           ylabel="MMACs spent when leaving here", title="cost of leaving at each exit")
+    plt.show()
+    """),
+    md("""
+    ## How accurate and how confident is each exit?
+    """),
+    code("""
+    from adafocus.early_exit import confidences
+    from adafocus.evaluate import predict
+
+    val, test = predict(model, splits["val"]), predict(model, splits["test"])
+    per_exit = pd.DataFrame({"accuracy": (test.exit_logits.argmax(-1) == test.labels[:, None]).float().mean(0),
+                             "mean confidence": confidences(test.exit_logits).mean(0)}, index=range(1, S + 1))
+    ax = per_exit.plot(marker="o", figsize=(7, 3), grid=True, ylim=(0, 1.02))
+    ax.set(xlabel="exit", ylabel="share", title="test split, every exit computed")
+    plt.show()
+    """),
+    md("""
+    ## Calibrating the thresholds
+
+    `exit_proportions(ρ, S)` gives `q_k ∝ ρ^k`: small `ρ` sends most videos out at the first exits,
+    `ρ = 1` spreads them evenly, large `ρ` keeps them to the end. `calibrate_thresholds` walks the
+    exits in order on the validation split and sets each threshold so that the share `q_k` of the
+    videos leaves there (the last exit takes everyone left).
+    """),
+    code("""
+    from adafocus.early_exit import calibrate_thresholds, exit_proportions, exit_steps
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for rho in (0.5, 1.0, 1.5, 2.0):
+        ax.plot(range(1, S + 1), exit_proportions(rho, S), marker="o", label=f"ρ = {rho}")
+    ax.set(xlabel="exit", ylabel="share of videos leaving (q_k)", title="target exit proportions"); ax.legend()
+    plt.show()
+    thresholds = calibrate_thresholds(confidences(val.exit_logits), exit_proportions(1.0, S))
+    left_at = exit_steps(confidences(test.exit_logits), thresholds)  # (N,) the exit each test video takes
+    pd.DataFrame({"threshold": thresholds.numpy(), "share of test videos leaving": np.bincount(left_at, minlength=S)
+                  / len(left_at)}, index=range(1, S + 1)).round(3).T
+    """),
+    md("""
+    ## Accuracy against expected cost
+
+    `early_exit_curve` repeats the calibration for a sweep of `ρ` and evaluates each operating point
+    on the test split. The static model (every exit computed, the last one read) is the star.
+    """),
+    code("""
+    from adafocus.early_exit import early_exit_curve
+
+    curve = early_exit_curve(val.exit_logits, test.exit_logits, test.labels, costs)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(curve["mmacs"], 100 * curve["accuracy"], "o-", color="#ff7f0e", label="early exit (one point per ρ)")
+    ax.plot(costs[-1] / 1e6, 100 * test.accuracy, "*", color="#d62728", markersize=14, label="no early exit")
+    ax.set(xlabel="expected MMACs per video", ylabel="top-1 accuracy (%)", title="sample-wise early exit, test split")
+    ax.grid(alpha=0.3); ax.legend()
+    plt.show()
+    curve.drop(columns="gmacs").round(3)
+    """),
+    md("""
+    ## Real exits cost what they should
+
+    `exiting_forward` runs the model step by step and drops every video at its first confident exit:
+    later glance frames, the policies and the patches are never computed for it. Counting the MACs
+    of that call on a batch of test videos must give the sum of `step_costs` at the exits taken, and
+    the exits must be the ones the calibration predicted from the all-exits logits.
+    """),
+    code("""
+    from adafocus.early_exit import exiting_forward
+    from adafocus.flops import count_macs
+
+    n = min(64, len(splits["test"]))
+    video = splits["test"].clips.videos[:n].float() / 255  # (n, T, C, H, W)
+    run = exiting_forward(model, video, thresholds)
+    measured = count_macs(lambda v: exiting_forward(model, v, thresholds), video)
+    expected = float(costs[run.exit_step].sum())
+    print(f"{n} videos: measured {measured / 1e6:.3f} MMACs, expected from their exits {expected / 1e6:.3f} MMACs, "
+          f"without early exit {n * float(costs[-1]) / 1e6:.3f} MMACs")
+    same = (run.exit_step == left_at[:n]).float().mean()
+    print(f"exits agree with the calibration's prediction for {same:.0%} of the videos")
+    """),
+    md("""
+    ## Which videos leave early?
+
+    `samplewise_redundancy` puts each clip's exit next to its difficulty knobs from the ground truth:
+    the object's size and the number of frames in which it is visible. If the model's confidence
+    tracks difficulty, the early leavers have larger objects or more informative frames.
+    """),
+    code("""
+    from adafocus.analysis.redundancy import exit_summary, samplewise_redundancy
+
+    correct = test.exit_logits[torch.arange(len(left_at)), left_at].argmax(-1) == test.labels
+    per_clip = samplewise_redundancy(left_at, splits["test"], correct)
+    exit_summary(per_clip).round(3)
+    """),
+    md("""
+    With `FAST = True` the toy model is barely above chance, so its confidence carries little
+    information: which videos leave early is close to arbitrary, and early exit mostly trades
+    accuracy for MACs. With `FAST = False` (the small preset) the curve should keep most of the
+    accuracy at a fraction of the cost, as in the paper.
+
+    ## Exercises
+
+    **Exercise 1: half the cost.** With a denser sweep of `ρ`, find the operating point whose
+    expected cost is closest to half of the full cost. What accuracy does it keep?
+    """),
+    code("""
+    # Solution
+    dense = early_exit_curve(val.exit_logits, test.exit_logits, test.labels, costs,
+                             rhos=tuple(np.geomspace(0.2, 5, 25)))
+    half = dense.iloc[(dense["mmacs"] - costs[-1].item() / 2e6).abs().argmin()]
+    print(f"rho = {half['rho']:.2f}: {half['mmacs']:.3f} MMACs (full: {costs[-1] / 1e6:.3f}), "
+          f"accuracy {half['accuracy']:.1%} (full: {test.accuracy:.1%})")
+    """),
+    md("""
+    **Exercise 2: why calibrate on validation?** Calibrate the thresholds on the *test* split itself
+    (cheating) at `ρ = 1` and compare the test accuracy and cost with the honest calibration.
+    """),
+    code("""
+    # Solution
+    from adafocus.early_exit import evaluate_early_exit
+
+    honest = evaluate_early_exit(val.exit_logits, test.exit_logits, test.labels, costs, rho=1.0)
+    cheat = evaluate_early_exit(test.exit_logits, test.exit_logits, test.labels, costs, rho=1.0)
+    for name, r in [("calibrated on validation", honest), ("calibrated on test (cheating)", cheat)]:
+        print(f"{name:30s}: accuracy {r.accuracy:.1%} at {r.expected_macs / 1e6:.3f} MMACs, "
+              f"exit shares {np.round(r.exit_fraction, 2).tolist()}")
+    """),
+    md("""
+    **Exercise 3: one threshold for all exits.** Without calibration, use the same confidence
+    threshold `τ` at every exit. Sweep `τ` and compare the resulting points with the calibrated curve.
+    """),
+    code("""
+    # Solution
+    rows = []
+    for tau in np.linspace(0.3, 0.95, 14):
+        steps = exit_steps(confidences(test.exit_logits), torch.full((S,), float(tau)))
+        right = test.exit_logits[torch.arange(len(steps)), steps].argmax(-1) == test.labels
+        rows.append({"tau": tau, "accuracy": right.float().mean().item(), "mmacs": costs[steps].mean().item() / 1e6})
+    single = pd.DataFrame(rows)
+    ax = single.plot(x="mmacs", y="accuracy", marker="s", label="one threshold τ", figsize=(6, 3.2))
+    curve.plot(x="mmacs", y="accuracy", marker="o", label="calibrated (ρ sweep)", ax=ax)
+    ax.set(xlabel="expected MMACs per video", ylabel="top-1 accuracy", title="test split"); plt.show()
+    """),
+]
+
+if __name__ == "__main__":
+    print(write(NAME, CELLS))
