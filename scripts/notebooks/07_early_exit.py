@@ -152,10 +152,15 @@ CELLS = [
     exit_summary(per_clip).round(3)
     """),
     md("""
-    With `FAST = True` the toy model is barely above chance, so its confidence carries little
-    information: which videos leave early is close to arbitrary, and early exit mostly trades
-    accuracy for MACs. With `FAST = False` (the small preset) the curve should keep most of the
-    accuracy at a fraction of the cost, as in the paper.
+    **Reading the results.** Early exit saves only where an early exit is both confident *and*
+    right. Look at the per-exit plot first. In the paper the glance network (MobileNetV2 on 224²
+    frames) recognises many videos on its own, so they can leave before any patch is paid for. Our
+    glance sees 32² frames (16² with `FAST = True`), where the digit is a few pixels (notebook 01):
+    if its exits sit near chance, as they did for the small preset's model when this notebook was
+    written (about 11% on 10 classes), every video that leaves during the glance is a guess and the
+    curve drops steeply as soon as `ρ` sends videos out there. Then the savings must come from the
+    focus steps alone (exercise 3). Note also that every clip of this benchmark has the same number of
+    informative frames (`informative_fraction x T`), so only the object's size varies in the table.
 
     ## Exercises
 
@@ -185,19 +190,20 @@ CELLS = [
               f"exit shares {np.round(r.exit_fraction, 2).tolist()}")
     """),
     md("""
-    **Exercise 3: one threshold for all exits.** Without calibration, use the same confidence
-    threshold `τ` at every exit. Sweep `τ` and compare the resulting points with the calibrated curve.
+    **Exercise 3: exit during the focus steps only.** Forbid exits during the glance (threshold
+    `+inf`), calibrate the focus exits alone on the validation split for a few `ρ`, and compare the
+    resulting curve with the one over all exits.
     """),
     code("""
     # Solution
-    rows = []
-    for tau in np.linspace(0.3, 0.95, 14):
-        steps = exit_steps(confidences(test.exit_logits), torch.full((S,), float(tau)))
+    conf_val, conf_test, rows = confidences(val.exit_logits), confidences(test.exit_logits), []
+    for rho in (0.5, 1.0, 1.5, 2.0, 4.0):
+        focus_thr = calibrate_thresholds(conf_val[:, Tg:], exit_proportions(rho, S - Tg))
+        steps = exit_steps(conf_test, torch.cat([torch.full((Tg,), float("inf")), focus_thr]))
         right = test.exit_logits[torch.arange(len(steps)), steps].argmax(-1) == test.labels
-        rows.append({"tau": tau, "accuracy": right.float().mean().item(), "mmacs": costs[steps].mean().item() / 1e6})
-    single = pd.DataFrame(rows)
-    ax = single.plot(x="mmacs", y="accuracy", marker="s", label="one threshold τ", figsize=(6, 3.2))
-    curve.plot(x="mmacs", y="accuracy", marker="o", label="calibrated (ρ sweep)", ax=ax)
+        rows.append({"rho": rho, "accuracy": right.float().mean().item(), "mmacs": costs[steps].mean().item() / 1e6})
+    ax = curve.plot(x="mmacs", y="accuracy", marker="o", label="all exits", figsize=(6, 3.2))
+    pd.DataFrame(rows).plot(x="mmacs", y="accuracy", marker="s", label="focus exits only", ax=ax)
     ax.set(xlabel="expected MMACs per video", ylabel="top-1 accuracy", title="test split"); plt.show()
     """),
 ]

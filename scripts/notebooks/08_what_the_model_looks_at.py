@@ -175,6 +175,7 @@ CELLS = [
     # Solution
     wrong = (choice.prediction != labels).nonzero().flatten()
     i = int(wrong[0]) if len(wrong) else 0
+    print(f"clip {i} is {'misclassified' if len(wrong) else 'classified correctly (no mistake among these clips)'}")
     one, pick = video[i:i + 1], fix_policy(model, video[i:i + 1])
     for name, target in [("predicted", int(pick.prediction)), ("true", int(labels[i]))]:
         per_frame = integrated_gradients(model, one, target, choice=pick).sum(dim=(2, 3, 4))[0]  # (T,)

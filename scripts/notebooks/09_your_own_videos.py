@@ -57,7 +57,7 @@ CELLS = [
     from adafocus.data.synthetic import generate_clips
 
     names = [f"digit_{k}" for k in range(cfg.data.num_classes)]
-    sizes = {"train": 96, "val": 48} if FAST else {"train": 1000, "val": 200}
+    sizes = {"train": 96, "val": 48} if FAST else {"train": 400, "val": 100}
     annotations = {}
     for split, n in sizes.items():
         clips = generate_clips(cfg.data, split, range(n), progress=False)
