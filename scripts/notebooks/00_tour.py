@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _nb import code, md, parameters, write  # noqa: E402
+from _nb import code, md, parameters, presets, write  # noqa: E402
 
 NAME = "00_tour"
 
@@ -31,8 +31,8 @@ CELLS = [
     what it cost**. The later notebooks take each step apart.
     """),
     parameters(),
+    presets(),
     code("""
-    %matplotlib inline
     import matplotlib.pyplot as plt
     import pandas as pd
     import torch
@@ -133,7 +133,8 @@ CELLS = [
     from adafocus.evaluate import predict, policy_report
 
     preds = predict(model, splits["test"])
-    print(f"test accuracy: {preds.accuracy:.1%} ({cfg.data.num_classes} classes, chance {1 / cfg.data.num_classes:.0%})")
+    n = cfg.data.num_classes
+    print(f"test accuracy: {preds.accuracy:.1%} ({n} classes, chance {1 / n:.0%})")
     pd.Series(policy_report(preds, cfg.data.num_frames, cfg.data.frame_size)).round(3)
     """),
     md("""

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _nb import code, md, parameters, write  # noqa: E402
+from _nb import code, md, parameters, presets, write  # noqa: E402
 
 NAME = "02_spatial_redundancy"
 
@@ -26,8 +26,8 @@ CELLS = [
        The gap between *oracle* and *random* at a small crop is what a spatial policy can win.
     """),
     parameters(),
+    presets(),
     code("""
-    %matplotlib inline
     import matplotlib.pyplot as plt
     import pandas as pd
     import torch
@@ -186,7 +186,8 @@ CELLS = [
     oracle = study[study["placement"] == "oracle"].set_index("crop_size")["accuracy"]
     best = oracle.idxmax()
     side = int(oracle[oracle >= oracle[best] - 0.05].index.min())
-    print(f"best oracle crop {best:.0f} px: {oracle[best]:.1%}; smallest within 5 points: {side} px ({oracle[side]:.1%})")
+    print(f"best oracle crop {best:.0f} px: {oracle[best]:.1%}; "
+          f"smallest within 5 points: {side} px ({oracle[side]:.1%})")
     print(f"{(S / side) ** 2:.1f}x fewer pixels than the {S}x{S} frame")
     """),
     md("""

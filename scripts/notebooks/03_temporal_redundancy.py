@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _nb import code, md, parameters, write  # noqa: E402
+from _nb import code, md, parameters, presets, write  # noqa: E402
 
 NAME = "03_temporal_redundancy"
 
@@ -24,8 +24,8 @@ CELLS = [
     a trained model's temporal policy does.
     """),
     parameters(),
+    presets(),
     code("""
-    %matplotlib inline
     import matplotlib.pyplot as plt
     import pandas as pd
     import torch
@@ -55,8 +55,9 @@ CELLS = [
         rows.append({"k": k, "sees it at least once": seen.any(1).float().mean().item(),
                      "informative share of the k frames": seen.float().mean().item()})
     grid = pd.DataFrame(rows).set_index("k")
-    grid.plot(marker="o", figsize=(6, 3.2), grid=True, ylim=(0, 1.05), xlabel="k evenly spaced frames",
-              ylabel="share", title=f"uniform frames, {T}-frame clips (K = {K} marked)").axvline(K, color="grey", ls=":")
+    ax = grid.plot(marker="o", figsize=(6, 3.2), grid=True, ylim=(0, 1.05), xlabel="k evenly spaced frames",
+                   ylabel="share", title=f"uniform frames, {T}-frame clips (K = {K} marked)")
+    ax.axvline(K, color="grey", ls=":")
     plt.show()
     """),
     md("""

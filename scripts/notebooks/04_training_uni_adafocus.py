@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _nb import code, md, parameters, write  # noqa: E402
+from _nb import code, md, parameters, presets, write  # noqa: E402
 
 NAME = "04_training_uni_adafocus"
 
@@ -36,8 +36,8 @@ CELLS = [
     At the end: the lesson of this workbench about **where to look**.
     """),
     parameters(),
+    presets(),
     code("""
-    %matplotlib inline
     import matplotlib.pyplot as plt
     import pandas as pd
     import torch

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _nb import code, md, parameters, write  # noqa: E402
+from _nb import code, md, parameters, presets, write  # noqa: E402
 
 NAME = "05_patch_trajectories"
 
@@ -26,8 +26,8 @@ CELLS = [
     and as an animation.
     """),
     parameters(),
+    presets(),
     code("""
-    %matplotlib inline
     import matplotlib.pyplot as plt
     import torch
 
@@ -204,7 +204,8 @@ CELLS = [
     chosen_sides = (out_all.boxes[..., 2:] - out_all.boxes[..., :2]).mean(-1)  # (n, K) pixels
     zoom = cfg.model.patch_size / chosen_sides
     per_patch = model_cost("uni_adafocus", cfg)["components"]["focus_per_patch"] * 1e3
-    print(f"box sides {chosen_sides.min():.1f}..{chosen_sides.max():.1f} px -> zoom x{zoom.min():.2f}..x{zoom.max():.2f}")
+    print(f"box sides {chosen_sides.min():.1f}..{chosen_sides.max():.1f} px "
+          f"-> zoom x{zoom.min():.2f}..x{zoom.max():.2f}")
     print(f"every patch costs {per_patch:.3f} MMACs; at native resolution the cost would grow with the box area")
     """),
     md("""

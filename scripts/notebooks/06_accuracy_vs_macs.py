@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _nb import code, md, parameters, write  # noqa: E402
+from _nb import code, md, parameters, presets, write  # noqa: E402
 
 NAME = "06_accuracy_vs_macs"
 
@@ -26,8 +26,8 @@ CELLS = [
     `FAST = True` it also builds a mini version from tiny models in about a minute.
     """),
     parameters(),
+    presets(),
     code("""
-    %matplotlib inline
     from pathlib import Path
 
     import matplotlib.pyplot as plt

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _nb import code, md, parameters, write  # noqa: E402
+from _nb import code, md, parameters, presets, write  # noqa: E402
 
 NAME = "07_early_exit"
 
@@ -28,8 +28,8 @@ CELLS = [
        counter checks that the exits cost what the calibration expected.
     """),
     parameters(),
+    presets(),
     code("""
-    %matplotlib inline
     import matplotlib.pyplot as plt
     import numpy as np
     import pandas as pd

