@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from adafocus.config import Config, DataConfig
 from adafocus.viz.explorers import STYLE as EXPLORER_STYLE
 from adafocus.viz.explorers import display_scale, interpolate_box, render_frame, to_rgb
-from adafocus.viz.filmstrips import FILMSTRIP_STYLE, hex_color
+from adafocus.viz.filmstrips import FILMSTRIP_STYLE, _np, hex_color
 
 ArrayLike = torch.Tensor | np.ndarray | Sequence
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -56,14 +56,6 @@ class TrajectoryStyle:
 
 
 TRAJECTORY_STYLE = TrajectoryStyle()
-
-
-def _np(x: ArrayLike | None, dtype=np.float64) -> np.ndarray | None:
-    if x is None:
-        return None
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=dtype)
 
 
 def _boxes(x: ArrayLike | None, T: int, name: str, fn: str) -> np.ndarray | None:
