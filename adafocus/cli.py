@@ -17,8 +17,9 @@ import ast
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
+from adafocus.checks import InputError
 from adafocus.config import ConfigError, get_config
 
 
@@ -41,9 +42,9 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    cfg = _config(args)  # before the heavy imports: a bad setting fails at once
     from adafocus.data.synthetic import load_splits
 
-    cfg = _config(args)
     if args.action == "generate":
         splits = load_splits(cfg.data)
         for name, ds in splits.items():
@@ -65,32 +66,41 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from adafocus import distributed
     from adafocus.train import train
 
     cfg = _config(args)
-    result = train(args.model, cfg, retrain=args.retrain)
-    cols = [c for c in ("stage", "epoch", "train_loss", "train_acc", "val_acc", "seconds") if c in result.history]
-    print(result.history[cols].to_string(index=False))
-    print(f"checkpoint: {result.checkpoint}{' (cached)' if result.from_cache else ''}")
+    _check_model(args.model, cfg)  # before train() generates any data
+    try:  # under torchrun every rank trains; rank 0 reports
+        result = train(args.model, cfg, retrain=args.retrain)
+        d = distributed.current()
+        if d.is_main:
+            cols = [c for c in ("stage", "epoch", "train_loss", "train_acc", "val_acc", "seconds")
+                    if c in result.history]
+            print(result.history[cols].to_string(index=False))
+            print(f"checkpoint: {result.checkpoint}{' (cached)' if result.from_cache else ''}"
+                  f"{f' ({d.world_size} processes)' if d.enabled else ''}")
+    finally:
+        distributed.cleanup(distributed.current())
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    cfg = _config(args)
     from adafocus.evaluate import evaluate_model
 
-    cfg = _config(args)
     row = evaluate_model(args.model, cfg)
     print(json.dumps(row, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in row.items()))
     return 0
 
 
 def cmd_flops(args: argparse.Namespace) -> int:
-    from adafocus.flops import model_cost
-
     overrides = _parse_overrides(args.set or [])
     if args.patch_size is not None:
         overrides["model.patch_size"] = args.patch_size
     cfg = get_config(args.preset, **overrides)
+    from adafocus.flops import model_cost
+
     cost = model_cost(args.model, cfg)
     if args.json:
         print(json.dumps(cost, indent=2))
@@ -123,9 +133,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_model(name: str, cfg) -> None:
+    from adafocus.models.registry import model_config
+
+    model_config(name, cfg)  # raises ConfigError naming the registered models
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes as one line on stderr (subcommands use this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m adafocus", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="python -m adafocus", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, preset: str = "small") -> None:
@@ -177,10 +200,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The errors that mean a bad argument, a bad file or a bad setting, not a bug. A module that
+    was never imported cannot have raised its error, so nothing is imported here."""
+    errors: list[type[BaseException]] = [ConfigError, InputError]
+    for module, name in (("adafocus.data.video", "VideoError"), ("adafocus.train", "CheckpointError")):
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except Exception as err:  # a user mistake: one line naming it, no traceback; anything else: a bug
+        if isinstance(err, _user_errors()):
+            print(f"error: {err}", file=sys.stderr)
+        elif isinstance(err, OSError) and err.filename:  # e.g. an output or cache path that is a file
+            print(f"error: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        else:
+            raise
         return 2

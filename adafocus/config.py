@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from adafocus.checks import is_int, is_number
+
 
 class ConfigError(ValueError):
     """An impossible configuration value. The message names the field and what was expected."""
@@ -29,6 +31,25 @@ class ConfigError(ValueError):
 def _check(cond: bool, name: str, expected: str, value: Any) -> None:
     if not cond:
         raise ConfigError(f"{name}: expected {expected}, got {value!r}")
+
+
+def _check_types(section: Any, prefix: str) -> None:
+    """Every field must have its default's type: an int, a finite number, a bool, a string, or a
+    tuple (or list) of ints / finite numbers. Checked first, so that ``patch_size="big"`` or
+    ``lr=nan`` get a message naming the field rather than a comparison error."""
+    for f in fields(section):
+        value, default, name = getattr(section, f.name), f.default, f"{prefix}.{f.name}"
+        if isinstance(default, bool):
+            _check(isinstance(value, bool), name, "True or False", value)
+        elif isinstance(default, int):
+            _check(is_int(value), name, "an int", value)
+        elif isinstance(default, float):
+            _check(is_number(value), name, "a finite number", value)
+        elif isinstance(default, str):
+            _check(isinstance(value, str), name, "a string", value)
+        elif isinstance(default, tuple):
+            ok, items = (is_int, "ints") if all(is_int(v) for v in default) else (is_number, "finite numbers")
+            _check(isinstance(value, (tuple, list)) and all(ok(v) for v in value), name, f"a tuple of {items}", value)
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,7 @@ class DataConfig:
 
     def validate(self, prefix: str = "data") -> None:
         p = prefix
+        _check_types(self, p)
         _check(2 <= self.num_classes <= 10, f"{p}.num_classes", "an int in [2, 10]", self.num_classes)
         _check(self.num_frames >= 2, f"{p}.num_frames", "an int >= 2", self.num_frames)
         _check(self.frame_size >= 16, f"{p}.frame_size", "an int >= 16 pixels", self.frame_size)
@@ -60,6 +82,7 @@ class DataConfig:
         for split in ("num_train", "num_val", "num_test"):
             v = getattr(self, split)
             _check(isinstance(v, int) and v >= 0, f"{p}.{split}", "a non-negative int", v)
+        _check(len(self.object_scale) == 2, f"{p}.object_scale", "a (lo, hi) pair", tuple(self.object_scale))
         lo, hi = self.object_scale
         _check(0.05 <= lo <= hi <= 0.9, f"{p}.object_scale", "(lo, hi) with 0.05 <= lo <= hi <= 0.9",
                self.object_scale)
@@ -68,6 +91,7 @@ class DataConfig:
         _check(0.0 <= self.clutter <= 1.0, f"{p}.clutter", "a float in [0, 1]", self.clutter)
         _check(0.0 <= self.speed <= self.frame_size / 4, f"{p}.speed",
                f"a float in [0, frame_size/4 = {self.frame_size / 4}] pixels per frame", self.speed)
+        _check(self.seed >= 0, f"{p}.seed", "a non-negative int", self.seed)
 
 
 PATCH_MODES = ("policy", "random", "center", "oracle", "full")
@@ -126,6 +150,7 @@ class ModelConfig:
 
     def validate(self, data: DataConfig | None = None, prefix: str = "model") -> None:
         p = prefix
+        _check_types(self, p)
         _check(self.glance_width > 0, f"{p}.glance_width", "a positive float", self.glance_width)
         _check(self.glance_size >= 8, f"{p}.glance_size", "an int >= 8", self.glance_size)
         _check(self.glance_frames >= 1, f"{p}.glance_frames", "an int >= 1", self.glance_frames)
@@ -133,6 +158,10 @@ class ModelConfig:
                self.focus_block)
         _check(len(self.focus_layers) == len(self.focus_widths) and len(self.focus_layers) >= 1,
                f"{p}.focus_layers", "as many stages as focus_widths", self.focus_layers)
+        _check(all(n >= 1 for n in self.focus_layers), f"{p}.focus_layers", "blocks per stage >= 1",
+               self.focus_layers)
+        _check(all(n >= 1 for n in self.focus_widths), f"{p}.focus_widths", "channels per stage >= 1",
+               self.focus_widths)
         _check(self.focus_stem_stride in (1, 2, 4), f"{p}.focus_stem_stride", "1, 2 or 4", self.focus_stem_stride)
         _check(self.patch_size >= 8, f"{p}.patch_size", "an int >= 8", self.patch_size)
         _check(1 <= self.box_min <= self.box_max, f"{p}.box_min",
@@ -140,6 +169,8 @@ class ModelConfig:
         _check(self.location_head in ("softargmax", "conv"), f"{p}.location_head", "'softargmax' or 'conv'",
                self.location_head)
         _check(self.num_focus >= 1, f"{p}.num_focus", "an int >= 1", self.num_focus)
+        _check(self.policy_channels >= 1, f"{p}.policy_channels", "an int >= 1", self.policy_channels)
+        _check(self.temporal_channels >= 1, f"{p}.temporal_channels", "an int >= 1", self.temporal_channels)
         _check(self.hidden_dim >= 1, f"{p}.hidden_dim", "an int >= 1", self.hidden_dim)
         _check(self.num_classes >= 2, f"{p}.num_classes", "an int >= 2", self.num_classes)
         _check(self.glance_stride in (2, 4, 8, 16, 32), f"{p}.glance_stride", "2, 4, 8, 16 or 32",
@@ -194,6 +225,10 @@ class TrainConfig:
     # L1 on the true box centre (synthetic data only). The CPU default: without it the spatial policy
     # did not localise within CPU budgets (see the training notebook); 0 = the paper's unsupervised recipe.
     center_supervision: float = 1.0
+    # KL from the true informative-frame mask at the glance frames (normalised) to the temporal policy's w
+    # (synthetic data only). Without it the temporal surrogate alone did not learn on CPU budgets (frame recall
+    # 0.50, the uniform grid's); 0 = the paper's unsupervised recipe. See losses.temporal_mask_kl.
+    temporal_supervision: float = 0.0
     grad_clip: float = 5.0
     seed: int = 0
     num_threads: int = 1  # 1 per process: two trainings side by side beat one on 2 threads
@@ -201,6 +236,7 @@ class TrainConfig:
 
     def validate(self, prefix: str = "train") -> None:
         p = prefix
+        _check_types(self, p)
         _check(self.batch_size >= 1, f"{p}.batch_size", "an int >= 1", self.batch_size)
         for name in ("pretrain_epochs", "phase1_epochs", "phase2_epochs"):
             v = getattr(self, name)
@@ -208,10 +244,15 @@ class TrainConfig:
         _check(self.optimizer in ("adamw", "sgd"), f"{p}.optimizer", "'adamw' or 'sgd'", self.optimizer)
         _check(self.lr > 0, f"{p}.lr", "a positive float", self.lr)
         for name in ("lr_policy", "lr_glance", "lr_focus", "lr_classifier", "size_penalty",
-                     "center_supervision", "weight_decay", "max_minutes"):
+                     "center_supervision", "temporal_supervision", "weight_decay", "max_minutes"):
             v = getattr(self, name)
             _check(v >= 0, f"{p}.{name}", "a non-negative float", v)
         _check(self.num_threads >= 1, f"{p}.num_threads", "an int >= 1", self.num_threads)
+
+
+# fields added after checkpoints were cached: left out of Config.hash while 0 (off), so adding them
+# did not invalidate every cached checkpoint
+HASH_NEUTRAL_WHEN_OFF = (("train", "temporal_supervision"),)
 
 
 @dataclass(frozen=True)
@@ -236,6 +277,9 @@ class Config:
         """A short stable hash of the given sections (default: all), for cache keys."""
         d = self.to_dict()
         d.pop("name")
+        for section, name in HASH_NEUTRAL_WHEN_OFF:  # an optional term that is off keeps older cache keys
+            if d[section].get(name) == 0:
+                d[section].pop(name)
         if parts:
             d = {k: d[k] for k in parts}
         blob = json.dumps(d, sort_keys=True, default=list).encode()
@@ -282,7 +326,7 @@ def get_config(name: str = "small", **overrides: Any) -> Config:
     >>> get_config("tiny", **{"model.num_focus": 2}).model.num_focus
     2
     """
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise ConfigError(f"preset: expected one of {sorted(PRESETS)}, got {name!r}")
     cfg = PRESETS[name]()
     cfg = apply_overrides(cfg, overrides) if overrides else cfg
@@ -310,4 +354,5 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
         if isinstance(current, tuple) and isinstance(value, list):
             value = tuple(value)
         sections[section] = replace(sub, **{attr: value})
+        _check_types(sections[section], section)  # a wrong type is never a useful intermediate state
     return replace(cfg, **sections)

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from adafocus.analysis.policy_metrics import chosen_box_iou, frame_recall_precision, policy_summary
-from adafocus.config import Config
+from adafocus.config import Config, ConfigError
 from adafocus.flops import count_macs
 from adafocus.models.sampling import uniform_indices
 from adafocus.train import iterate_batches, num_batches
@@ -101,8 +101,14 @@ def policy_report(preds: Predictions, num_frames: int, frame_size: int) -> dict[
 def evaluate_model(model_name: str, cfg: Config, splits: dict[str, Any] | None = None, split: str = "test",
                    progress: bool = True) -> dict[str, Any]:
     """Train (or load) ``model_name`` under ``cfg`` and evaluate it on ``split``: one table row."""
+    from adafocus.data.synthetic import SPLITS
+    from adafocus.models.registry import model_config
     from adafocus.train import train
 
+    model_config(model_name, cfg)  # an unknown model or a wrong cfg fails here, before any data or training
+    available = list(splits) if splits is not None else list(SPLITS)
+    if split not in available:
+        raise ConfigError(f"split: expected one of the given splits {available}, got {split!r}")
     if splits is None:
         from adafocus.data.synthetic import load_splits
         splits = load_splits(cfg.data, progress=progress)

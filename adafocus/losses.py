@@ -36,10 +36,12 @@ class LossWeights:
     temporal: float = 1.0
     size_penalty: float = 0.0
     center: float = 0.0
+    temporal_mask: float = 0.0
 
     @classmethod
     def from_train(cls, train: TrainConfig) -> "LossWeights":
-        return cls(size_penalty=train.size_penalty, center=train.center_supervision)
+        return cls(size_penalty=train.size_penalty, center=train.center_supervision,
+                   temporal_mask=train.temporal_supervision)
 
 
 def exit_cross_entropy(exit_logits: Tensor, labels: Tensor) -> Tensor:
@@ -57,6 +59,26 @@ def box_center_l1(box_centers: Tensor, gt_boxes: Tensor, glance_idx: Tensor, fra
     gt = gt_boxes[:, glance_idx]  # (B, T_g, 4)
     gt_centers = torch.stack([(gt[..., 0] + gt[..., 2]) / 2, (gt[..., 1] + gt[..., 3]) / 2], dim=-1)
     return (box_centers - gt_centers).abs().mean() / frame_size
+
+
+def temporal_mask_kl(weights: Tensor, glance_mask: Tensor) -> Tensor:
+    """KL(target || w) between the normalised true mask at the glance frames and the temporal policy's ``w``.
+
+    ``weights``: (B, T_g) the softmax ``w``; ``glance_mask``: (B, T_g) bool, the object visible at
+    each glance frame. The target spreads its mass evenly over the informative glance frames; clips
+    with no informative glance frame are skipped (0 when there are none at all). Equals the
+    cross-entropy minus the target's entropy: same gradient, 0 at the optimum. Only possible on
+    data with ground truth (the synthetic benchmark); off by default.
+    """
+    m = glance_mask.to(weights.dtype)
+    count = m.sum(-1, keepdim=True)
+    keep = count.squeeze(-1) > 0
+    if not bool(keep.any()):
+        return weights.sum() * 0.0
+    target = (m / count.clamp(min=1))[keep]
+    w = weights[keep].clamp(min=1e-12)
+    kl = (target * (target.clamp(min=1e-12).log() - w.log())).sum(-1)
+    return kl.mean()
 
 
 def adafocus_loss(out, labels: Tensor, weights: LossWeights, frame_size: int,
@@ -77,6 +99,9 @@ def adafocus_loss(out, labels: Tensor, weights: LossWeights, frame_size: int,
         terms["size_penalty"] = ((b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])).mean() / frame_size**2
     if weights.center > 0 and out.box_centers is not None and gt_boxes is not None:
         terms["center"] = box_center_l1(out.box_centers, gt_boxes, out.glance_idx, frame_size)
+    glance_mask = getattr(out, "glance_mask", None)
+    if weights.temporal_mask > 0 and out.temporal_weights is not None and glance_mask is not None:
+        terms["temporal_mask"] = temporal_mask_kl(out.temporal_weights, glance_mask)
     for name, value in terms.items():
         if not torch.isfinite(value):
             raise FloatingPointError(f"loss term {name!r} is not finite ({value.item()}); "
@@ -89,7 +114,7 @@ def two_branch_loss(out_policy, out_random, labels: Tensor, weights: LossWeights
                     gt_boxes: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
     """Average of the policy-patch branch and the random-patch branch (each weighted 1/2).
 
-    The surrogate terms (spatial, temporal, size, centre) come from the policy branch only.
+    The surrogate terms (spatial, temporal, size, centre, temporal mask) come from the policy branch only.
     """
     loss_p, parts_p = adafocus_loss(out_policy, labels, weights, frame_size, gt_boxes)
     classifier_only = LossWeights(exits=weights.exits, glance=weights.glance, focus=weights.focus,

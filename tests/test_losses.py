@@ -1,10 +1,13 @@
 """Loss terms: every exit, auxiliary heads, surrogates, and non-finite detection."""
 
+import hashlib
+import json
+
 import pytest
 import torch
 
 from adafocus.config import get_config
-from adafocus.losses import LossWeights, adafocus_loss, exit_cross_entropy, two_branch_loss
+from adafocus.losses import LossWeights, adafocus_loss, exit_cross_entropy, temporal_mask_kl, two_branch_loss
 from adafocus.models.registry import create_model
 
 
@@ -56,3 +59,46 @@ def test_non_finite_loss_names_the_term(batch):
     out.exit_logits = out.exit_logits * float("nan")
     with pytest.raises(FloatingPointError, match="loss term 'exits' is not finite"):
         adafocus_loss(out, labels, LossWeights(), cfg.data.frame_size)
+
+
+def test_temporal_mask_kl_is_zero_at_the_normalised_mask_and_skips_empty_clips():
+    mask = torch.tensor([[True, False, True, False], [False, False, False, False], [True, True, True, True]])
+    target = torch.tensor([[0.5, 0.0, 0.5, 0.0], [0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25]])
+    assert temporal_mask_kl(target, mask).abs() < 1e-6
+    w = torch.full((3, 4), 0.25)  # uniform w: KL = log(4 / 2) on clip 0, 0 on clip 2, clip 1 skipped
+    assert torch.allclose(temporal_mask_kl(w, mask), torch.log(torch.tensor(2.0)) / 2)
+    assert temporal_mask_kl(w, torch.zeros(3, 4, dtype=torch.bool)) == 0
+
+
+def test_temporal_supervision_trains_only_the_temporal_policy_towards_the_mask(batch):
+    cfg, video, labels, boxes = batch
+    model = create_model("uni_adafocus", cfg).train()
+    mask = torch.zeros(4, cfg.data.num_frames, dtype=torch.bool)
+    mask[:, : cfg.data.num_frames // 2] = True
+    out = model(video, gt_boxes=boxes, gt_mask=mask)
+    assert torch.equal(out.glance_mask, mask[:, model.glance_idx])
+    weights = LossWeights(exits=0, glance=0, focus=0, spatial=0, temporal=0, temporal_mask=1.0)
+    loss, parts = adafocus_loss(out, labels, weights, cfg.data.frame_size, boxes)
+    assert "temporal_mask" in parts and parts["temporal_mask"] > 0
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.temporal_policy.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.glance.parameters())  # w reads detached feats
+    assert LossWeights.from_train(cfg.train).temporal_mask == cfg.train.temporal_supervision
+    # off (the paper's recipe): no term
+    _, parts = adafocus_loss(out, labels, LossWeights(), cfg.data.frame_size, boxes)
+    assert "temporal_mask" not in parts
+
+
+def test_temporal_supervision_is_validated_and_keeps_old_cache_keys_when_off():
+    from adafocus.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train.temporal_supervision: expected a non-negative float"):
+        get_config("tiny", **{"train.temporal_supervision": -1.0})
+    cfg = get_config("small")
+    assert cfg.train.temporal_supervision == 0.0
+    # off, the field is left out of the hash: the key is the one from before the field existed
+    d = cfg.to_dict()
+    d.pop("name")
+    d["train"].pop("temporal_supervision")
+    assert cfg.hash() == hashlib.sha256(json.dumps(d, sort_keys=True, default=list).encode()).hexdigest()[:12]
+    assert cfg.hash() != cfg.replace(**{"train.temporal_supervision": 1.0}).hash()

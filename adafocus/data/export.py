@@ -16,6 +16,8 @@ libx264 is missing, MPEG-4 part 2 at the finest quantiser is used (4:2:0 only, n
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from adafocus.paths import atomic_write_bytes
+from adafocus.checks import as_path, is_int, output_dir
 
 DEFAULT_CRF = 4  # libx264 constant rate factor: 0 = lossless (large files), 18 = "visually lossless"
 MPEG4_QSCALE = 1  # the fallback encoder's finest quantiser (ffmpeg's -q:v 1)
@@ -47,6 +49,10 @@ def export_clips(
 
     With ``class_names`` the annotation stores names (and ``classes.txt`` keeps their order);
     without, integer labels. Grayscale clips are written as RGB with equal channels.
+
+    Every argument is checked before anything is written. The files are encoded into a temporary
+    folder inside ``out_dir`` and moved into place only when all of them are done, so a failure
+    (a bad argument, a full disk, an interrupt) leaves ``out_dir`` as it was.
     """
     videos = videos.numpy() if isinstance(videos, torch.Tensor) else np.asarray(videos)
     labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
@@ -54,6 +60,18 @@ def export_clips(
         raise ValueError(f"videos: expected uint8 (N, T, C, H, W) with C in (1, 3), got {videos.dtype} "
                          f"{videos.shape}")
     N, T, C, H, W = videos.shape
+    if N == 0:
+        raise ValueError(f"videos: expected at least one clip, got shape {videos.shape}")
+    if min(T, H, W) == 0:
+        raise ValueError(f"videos: expected at least one frame of at least 1x1 pixels, got shape {videos.shape}")
+    if class_names is not None:
+        if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
+            raise ValueError(f"class_names: expected a list of class names (strings), got {class_names!r}")
+        bad = [n for n in class_names if not n.strip() or any(c in n for c in ",\n") or n != n.strip()
+               or (fmt == "list" and any(c.isspace() for c in n))]
+        if bad:
+            raise ValueError(f"class_names: expected names without commas, newlines or surrounding spaces "
+                             f"(no spaces at all for fmt='list'), got {bad}")
     if labels.shape != (N,) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels: expected {N} integers (one per clip), got {labels.dtype} {labels.shape}")
     top = len(class_names) - 1 if class_names is not None else None
@@ -62,59 +80,104 @@ def export_clips(
         raise ValueError(f"labels: expected integers {expected}, got min {labels.min()} max {labels.max()}")
     if fmt not in FORMATS:
         raise ValueError(f"fmt: expected one of {list(FORMATS)}, got {fmt!r}")
-    if not (isinstance(fps, int) and fps >= 1):
+    if not (is_int(fps) and fps >= 1):
         raise ValueError(f"fps: expected an int >= 1, got {fps!r}")
+    codec = _encoder(codec, crf, H, W)
+    out_dir = output_dir(out_dir, "out_dir")
 
-    out_dir = Path(out_dir)
-    (out_dir / "videos").mkdir(parents=True, exist_ok=True)
     lines = ["path,label"] if fmt == "csv" else []
-    for i in tqdm(range(N), desc="writing mp4", leave=False, disable=N < 50):
+    files: dict[str, bytes | None] = {}  # relative path -> text to write (None: an encoded clip)
+    for i in range(N):
         rel = f"videos/clip_{i:06d}.mp4"
-        write_mp4(videos[i], out_dir / rel, fps=fps, crf=crf, codec=codec)
+        files[rel] = None
         label = class_names[labels[i]] if class_names is not None else str(int(labels[i]))
         lines.append(f"{rel},{label}" if fmt == "csv" else f"{rel} {T} {label}")
     if class_names is not None:
-        bad = [n for n in class_names if not n.strip() or any(c in n for c in ",\n") or n != n.strip()
-               or (fmt == "list" and any(c.isspace() for c in n))]
-        if bad:
-            raise ValueError(f"class_names: expected names without commas, newlines or surrounding spaces "
-                             f"(no spaces at all for fmt='list'), got {bad}")
-        atomic_write_bytes(out_dir / "classes.txt", ("\n".join(class_names) + "\n").encode())
-    annotation = out_dir / ("annotations.csv" if fmt == "csv" else "annotations.txt")
-    atomic_write_bytes(annotation, ("\n".join(lines) + "\n").encode())
-    return annotation
+        files["classes.txt"] = ("\n".join(class_names) + "\n").encode()
+    annotation = "annotations.csv" if fmt == "csv" else "annotations.txt"
+    files[annotation] = ("\n".join(lines) + "\n").encode()  # last: it appears only when the clips are there
+
+    created = [p for p in (out_dir / "videos", out_dir, *out_dir.parents) if not p.exists()]  # deepest first
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".export-", suffix=".tmp", dir=out_dir))
+    try:
+        (stage / "videos").mkdir()
+        for i in tqdm(range(N), desc="writing mp4", leave=False, disable=N < 50):
+            write_mp4(videos[i], stage / f"videos/clip_{i:06d}.mp4", fps=fps, crf=crf, codec=codec)
+        for rel, text in files.items():
+            if text is not None:
+                (stage / rel).write_bytes(text)
+        (out_dir / "videos").mkdir(exist_ok=True)
+        for rel in files:
+            os.replace(stage / rel, out_dir / rel)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        for d in created:  # the folders this call made, if still empty
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+    return out_dir / annotation
+
+
+def _encoder(codec: str, crf: int, height: int, width: int) -> str:
+    """Check the encoder settings; resolve ``codec="auto"`` to libx264 when PyAV has it, else mpeg4."""
+    import av
+
+    if codec not in CODECS:
+        raise ValueError(f"codec: expected one of {list(CODECS)}, got {codec!r}")
+    if not (is_int(crf) and 0 <= crf <= 51):
+        raise ValueError(f"crf: expected an int in [0, 51] (libx264's quality scale, 0 = lossless), got {crf!r}")
+    if codec == "auto":
+        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    if codec == "mpeg4" and (height % 2 or width % 2):
+        raise ValueError(f"codec 'mpeg4': the MPEG-4 encoder (4:2:0) needs even frame sizes, got {height}x{width}")
+    return codec
 
 
 def write_mp4(clip: np.ndarray, path: str | os.PathLike, fps: int = 8, crf: int = DEFAULT_CRF,
               codec: str = "auto") -> None:
-    """Encode one uint8 clip ``(T, C, H, W)`` to ``path``.
+    """Encode one uint8 clip ``(T, C, H, W)`` to ``path`` (its folder is created if needed).
 
     ``codec="auto"`` picks libx264 (4:4:4, ``crf``) when PyAV has it, else MPEG-4 part 2 (4:2:0).
+    The file is encoded under a temporary name and renamed when complete: ``path`` never holds a
+    partial video.
     """
     import av
 
+    clip = np.asarray(clip)
+    if clip.dtype != np.uint8 or clip.ndim != 4 or clip.shape[1] not in (1, 3) or 0 in clip.shape:
+        raise ValueError(f"clip: expected uint8 (T, C, H, W) with C in (1, 3) and T, H, W >= 1, got {clip.dtype} "
+                         f"{clip.shape}")
+    if not (is_int(fps) and fps >= 1):
+        raise ValueError(f"fps: expected an int >= 1, got {fps!r}")
     T, C, H, W = clip.shape
-    if codec not in CODECS:
-        raise ValueError(f"codec: expected one of {list(CODECS)}, got {codec!r}")
-    if codec == "auto":
-        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-    if codec == "mpeg4" and (H % 2 or W % 2):
-        raise ValueError(f"{path}: the MPEG-4 encoder (4:2:0) needs even frame sizes, got {H}x{W}")
+    codec = _encoder(codec, crf, H, W)
+    path = as_path(path, "path")
     frames = np.ascontiguousarray(clip.transpose(0, 2, 3, 1))  # (T, H, W, C)
     if C == 1:
         frames = np.repeat(frames, 3, axis=-1)  # (T, H, W, 3) gray as RGB
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height = W, H
-        stream.time_base = Fraction(1, fps)
-        if codec == "libx264":
-            stream.pix_fmt = "yuv444p"
-            stream.options = {"crf": str(crf)}
-        else:
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"flags": "+qscale", "global_quality": str(MPEG4_QSCALE * FF_QP2LAMBDA)}
-        for t in range(T):
-            frame = av.VideoFrame.from_ndarray(frames[t], format="rgb24")  # (H, W, 3)
-            frame.pts = t
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())  # flush the encoder
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # keeps the suffix: the container format
+    try:
+        with av.open(str(tmp), mode="w") as container:
+            stream = container.add_stream(codec, rate=fps)
+            stream.width, stream.height = W, H
+            stream.time_base = Fraction(1, fps)
+            if codec == "libx264":
+                stream.pix_fmt = "yuv444p"
+                stream.options = {"crf": str(crf)}
+            else:
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"flags": "+qscale", "global_quality": str(MPEG4_QSCALE * FF_QP2LAMBDA)}
+            for t in range(T):
+                frame = av.VideoFrame.from_ndarray(frames[t], format="rgb24")  # (H, W, 3)
+                frame.pts = t
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode())  # flush the encoder
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from adafocus.checks import output_dir
 from adafocus.config import Config, DataConfig
 from adafocus.data.synthetic import ClipSet, SyntheticVideoDataset, generate_clips, split_labels
 
@@ -159,13 +160,13 @@ def save_preview_video(clips: SyntheticVideoDataset | ClipSet, indices: Sequence
 
 def preview(cfg: DataConfig | Config, out_dir: Path, n: int = 4) -> dict[str, Path]:
     """Render ``n`` training clips of different classes; write a filmstrip (PNG, SVG) and an mp4."""
+    out_dir = output_dir(out_dir, "out_dir")  # a wrong folder fails now, not after rendering
     cfg = cfg.data if isinstance(cfg, Config) else cfg
     if cfg.num_train < n * cfg.num_classes:  # e.g. the `full` preset has no splits: preview anyway
         cfg = dataclasses.replace(cfg, num_train=n * cfg.num_classes)
     labels = split_labels(cfg, "train")
     picks = [int(np.flatnonzero(labels == k % cfg.num_classes)[k // cfg.num_classes]) for k in range(n)]
     clips = generate_clips(cfg, "train", picks, progress=False)
-    out_dir = Path(out_dir)
     paths = save_filmstrip(clips, range(n), out_dir / "filmstrip.png")
     paths["video_mp4"] = save_preview_video(clips, range(n), out_dir / "preview.mp4")
     return paths

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from adafocus.checks import as_index
 from adafocus.config import Config, ConfigError, DataConfig
 from adafocus.paths import atomic_torch_save, cache_dir
 
@@ -299,15 +300,7 @@ def _scrambled_template(rng: np.random.Generator, templates: np.ndarray) -> np.n
 
 
 def _validate(cfg: DataConfig) -> None:
-    for name in ("num_classes", "num_frames", "frame_size", "channels", "seed"):
-        v = getattr(cfg, name)
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-            raise ConfigError(f"data.{name}: expected an int, got {v!r}")
-    if not (isinstance(cfg.object_scale, (tuple, list)) and len(cfg.object_scale) == 2):
-        raise ConfigError(f"data.object_scale: expected a (lo, hi) pair, got {cfg.object_scale!r}")
-    if cfg.seed < 0:
-        raise ConfigError(f"data.seed: expected a non-negative int, got {cfg.seed!r}")
-    cfg.validate()
+    _as_data_config(cfg).validate()  # types first (data.num_frames=2.5), then ranges; names the field
 
 
 def generate_clip(cfg: DataConfig, rng: np.random.Generator, label: int, split: str = "train", *,
@@ -322,8 +315,11 @@ def generate_clip(cfg: DataConfig, rng: np.random.Generator, label: int, split: 
     and ``hidden_mode`` int ``(T,)`` (-1 visible, 0 absent, 1 occluded, 2 faded).
     """
     _validate(cfg)
-    if not 0 <= label < cfg.num_classes:
+    if as_index(label) is None or not 0 <= as_index(label) < cfg.num_classes:
         raise ConfigError(f"label: expected an int in [0, {cfg.num_classes}), got {label!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(f"rng: expected a numpy Generator (np.random.default_rng(seed)), got "
+                          f"{type(rng).__name__} {rng!r}")
     if split not in SPLITS:
         raise ConfigError(f"split: expected one of {SPLITS}, got {split!r}")
     T, S, C = cfg.num_frames, cfg.frame_size, cfg.channels
@@ -451,7 +447,25 @@ def redundancy_summary(clips: ClipSet) -> dict[str, float]:
 
 
 def _as_data_config(cfg: DataConfig | Config) -> DataConfig:
-    return cfg.data if isinstance(cfg, Config) else cfg
+    if isinstance(cfg, Config):
+        return cfg.data
+    if not isinstance(cfg, DataConfig):
+        raise ConfigError(f"cfg: expected a DataConfig or a Config (e.g. get_config('tiny').data), got "
+                          f"{type(cfg).__name__}{f' {cfg!r}' if isinstance(cfg, str) else ''}")
+    return cfg
+
+
+def _clip_indices(indices: Sequence[int], n: int, split: str) -> list[int]:
+    """``indices`` as a list of ints in ``[0, n)``, or a ConfigError listing the bad ones."""
+    expected = f"a sequence of ints in [0, {n}) (the {split!r} split has {n} clips)"
+    try:
+        items = list(indices)
+    except TypeError:
+        raise ConfigError(f"indices: expected {expected}, got {indices!r}") from None
+    bad = [i for i in items if as_index(i) is None or not 0 <= as_index(i) < n]
+    if bad:
+        raise ConfigError(f"indices: expected {expected}, got {bad[:10]!r}{' ...' if len(bad) > 10 else ''}")
+    return [as_index(i) for i in items]
 
 
 def split_size(cfg: DataConfig, split: str) -> int:
@@ -482,9 +496,7 @@ def generate_clips(cfg: DataConfig, split: str, indices: Sequence[int], progress
     cfg = _as_data_config(cfg)
     _validate(cfg)
     labels = split_labels(cfg, split)
-    indices = [int(i) for i in indices]
-    if any(not 0 <= i < len(labels) for i in indices):
-        raise ConfigError(f"indices: expected ints in [0, {len(labels)}) for split {split!r}")
+    indices = _clip_indices(indices, len(labels), split)
     T, S, C = cfg.num_frames, cfg.frame_size, cfg.channels
     videos = np.zeros((len(indices), T, C, S, S), dtype=np.uint8)
     boxes = np.zeros((len(indices), T, 4), dtype=np.float32)
@@ -534,6 +546,9 @@ def cache_path(cfg: DataConfig, split: str) -> Path:
 
 
 _FIELDS = ("videos", "labels", "boxes", "mask")
+# cache files at least this large are memory-mapped rather than read whole (the small preset's
+# splits are 94-750 MiB, the tiny preset's well under 1 MiB)
+STREAM_MIN_BYTES = 64 * 2**20
 
 
 def _checksums(clips: ClipSet) -> dict[str, int]:
@@ -545,7 +560,8 @@ def _read_cache(path: Path, cfg: DataConfig, split: str) -> ClipSet | None:
     if not path.exists():
         return None
     try:
-        blob = torch.load(path, weights_only=True)
+        stream = path.stat().st_size >= STREAM_MIN_BYTES  # large: pages are read as batches need them
+        blob = torch.load(path, weights_only=True, mmap=stream)
         clips = ClipSet(*(blob[k] for k in _FIELDS))
         expected = (split_size(cfg, split), cfg.num_frames, cfg.channels, cfg.frame_size, cfg.frame_size)
         ok = (blob["version"] == GENERATOR_VERSION and blob["hash"] == data_hash(cfg) and blob["split"] == split
@@ -569,6 +585,17 @@ class SyntheticVideoDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
+    def fingerprint(self) -> str:
+        """A short hash of the clips' config, split and ground truth (labels, boxes, masks)."""
+        c = self.clips
+        crc = [zlib.crc32(t.contiguous().numpy()) for t in (c.labels, c.boxes, c.mask)]
+        return hashlib.sha256(repr((data_hash(self.config), self.split, len(c), crc)).encode()).hexdigest()[:12]
+
+    def is_default_split(self, cfg: DataConfig) -> bool:
+        """True when these are exactly the clips :func:`load_split` gives for ``cfg`` and the split."""
+        return (self.config == _as_data_config(cfg) and self.split in SPLITS
+                and len(self) == split_size(self.config, self.split))
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         return {"video": self.clips.videos[i].float().div_(255),  # (T, C, H, W) float32 in [0, 1]
                 "label": self.clips.labels[i], "boxes": self.clips.boxes[i], "mask": self.clips.mask[i],
@@ -576,7 +603,13 @@ class SyntheticVideoDataset(torch.utils.data.Dataset):
 
 
 def load_split(cfg: DataConfig, split: str, cache: bool = True, progress: bool = True) -> SyntheticVideoDataset:
-    """A split from the on-disk cache (``cache_dir("data", data_hash(cfg))``), generated if needed."""
+    """A split from the on-disk cache (``cache_dir("data", data_hash(cfg))``), generated if needed.
+
+    Large cached splits (``STREAM_MIN_BYTES``) are memory-mapped, not read whole: a batch reads
+    only its own clips' pages, and several processes (data-parallel ranks, benchmark workers) share
+    one copy in the page cache. Do not rewrite a cache file in place while it is in use; the cache
+    itself only ever replaces files atomically.
+    """
     cfg = _as_data_config(cfg)
     _validate(cfg)
     split_size(cfg, split)
@@ -588,6 +621,7 @@ def load_split(cfg: DataConfig, split: str, cache: bool = True, progress: bool =
             atomic_torch_save({"version": GENERATOR_VERSION, "hash": data_hash(cfg), "split": split,
                                "config": json.dumps(dataclasses.asdict(cfg), default=list),
                                "checksums": _checksums(clips), **{k: getattr(clips, k) for k in _FIELDS}}, path)
+            clips = _read_cache(path, cfg, split) or clips  # memory-mapped: the generated copy is freed
     return SyntheticVideoDataset(clips, cfg, split)
 
 

@@ -29,6 +29,7 @@ was expected; with ``on_error="skip"`` broken videos are found up front and left
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -38,6 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from adafocus.checks import as_index, as_path, is_int
 
 BACKENDS = ("auto", "decord", "av")
 ON_ERROR = ("raise", "skip")
@@ -77,17 +80,27 @@ def read_annotations(
     Blank lines and lines starting with ``#`` are skipped. Existence of the video files is not
     checked here (see :class:`VideoFolderDataset`).
     """
-    path = Path(path)
+    path = as_path(path, "annotation_file", VideoError)
+    expected = "a CSV with header 'path,label' or a list file with lines 'path label' / 'path num_frames label'"
+    if path.is_dir():
+        raise VideoError(f"annotation file {path} is a directory; expected an annotation file: {expected}")
     if not path.is_file():
-        raise VideoError(f"annotation file not found: {path}; expected a CSV with header 'path,label' "
-                         "or a list file with lines 'path label' / 'path num_frames label'")
-    root = path.parent if video_root is None else Path(video_root)
+        raise VideoError(f"annotation file not found: {path}; expected {expected}")
+    root = path.parent if video_root is None else as_path(video_root, "video_root", VideoError)
     if not root.is_dir():
         raise VideoError(f"video_root {root} is not a directory; expected the folder the paths in {path} "
                          "are relative to")
-    with open(path, newline="", encoding="utf-8") as f:
-        lines = f.read().splitlines()
+    if classes is not None and (isinstance(classes, str) or not all(isinstance(c, str) for c in classes)):
+        raise VideoError(f"classes: expected a list of class names (strings), got {classes!r}")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError as e:
+        raise VideoError(f"{path}: not a text file (byte {e.start} is not UTF-8); expected {expected}") from None
     first = next((ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
+    if not first:
+        raise VideoError(f"{path}: no annotation entries found (nothing but blank lines and # comments); "
+                         f"expected {expected}")
     is_csv = path.suffix.lower() == ".csv" or first.split(",")[0].strip().lower() == "path"
     rows = _parse_csv(path, lines) if is_csv else _parse_list(path, lines)
     if not rows:
@@ -301,7 +314,7 @@ def read_clip(path: PathLike, choose: ChooseIndices, backend: str = "auto") -> n
     Returns uint8 ``(T, H, W, 3)`` RGB. In ``auto`` mode a decord failure falls back to PyAV; if
     every backend fails, the :class:`VideoError` lists each one's reason.
     """
-    path = Path(path)
+    path = as_path(path, "path", VideoError)
     order = _backends_to_try(backend)
     _check_file(path)
     reasons = []
@@ -316,7 +329,10 @@ def read_clip(path: PathLike, choose: ChooseIndices, backend: str = "auto") -> n
 
 def read_frames(path: PathLike, indices: Sequence[int] | np.ndarray, backend: str = "auto") -> np.ndarray:
     """Decode the frames at ``indices`` (any order, repeats allowed): uint8 ``(T, H, W, 3)`` RGB."""
-    indices = np.asarray(indices, dtype=np.int64)
+    given = np.asarray(indices)
+    if given.size and given.dtype.kind not in "iu":
+        raise VideoError(f"indices: expected integer frame indices, got {given.tolist()!r}"[:300])
+    indices = given.astype(np.int64)
     return read_clip(path, lambda n: indices, backend)
 
 
@@ -405,6 +421,10 @@ def resize_frames(frames: np.ndarray, size: int, channels: int = 3) -> torch.Ten
     """
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise VideoError(f"frames: expected uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    if not (is_int(size) and size >= 1):
+        raise VideoError(f"size: expected an int >= 1, got {size!r}")
+    if channels not in (1, 3):
+        raise VideoError(f"channels: expected 1 or 3, got {channels!r}")
     T, H, W, _ = frames.shape
     side = min(H, W)
     top, left = (H - side) // 2, (W - side) // 2
@@ -456,15 +476,16 @@ class VideoFolderDataset(torch.utils.data.Dataset):
     ) -> None:
         _backends_to_try(backend)  # fail early on a bad name
         for name, value, ok, expected in [
-            ("num_frames", num_frames, isinstance(num_frames, int) and num_frames >= 1, "an int >= 1"),
-            ("frame_size", frame_size, isinstance(frame_size, int) and frame_size >= 1, "an int >= 1"),
+            ("num_frames", num_frames, is_int(num_frames) and num_frames >= 1, "an int >= 1"),
+            ("frame_size", frame_size, is_int(frame_size) and frame_size >= 1, "an int >= 1"),
+            ("seed", seed, is_int(seed) and seed >= 0, "a non-negative int"),
             ("on_error", on_error, on_error in ON_ERROR, f"one of {list(ON_ERROR)}"),
             ("pad", pad, pad in PADS, f"one of {list(PADS)}"),
             ("channels", channels, channels in (1, 3), "1 or 3"),
         ]:
             if not ok:
                 raise VideoError(f"{name}: expected {expected}, got {value!r}")
-        self.annotation_file = Path(annotation_file)
+        self.annotation_file = as_path(annotation_file, "annotation_file", VideoError)
         self.num_frames, self.frame_size, self.channels = num_frames, frame_size, channels
         self.train, self.backend, self.on_error, self.pad = train, backend, on_error, pad
         self.seed, self.epoch = seed, 0
@@ -522,10 +543,23 @@ class VideoFolderDataset(torch.utils.data.Dataset):
         """New random frame draws for training (reproducible per ``(seed, epoch, index)``)."""
         self.epoch = int(epoch)
 
+    def fingerprint(self) -> str:
+        """A short hash of what a model trained on this dataset depends on: each file's path, size,
+        modification time and label, the clip geometry and the sampling mode."""
+        h = hashlib.sha256(repr((self.num_frames, self.frame_size, self.channels, self.train, self.pad,
+                                 self.seed, self.classes)).encode())
+        for path, label in self.items:
+            st = path.stat()
+            h.update(f"{path}|{st.st_size}|{st.st_mtime_ns}|{label}\n".encode())
+        return h.hexdigest()[:12]
+
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict:
+        if as_index(i) is None:
+            raise TypeError(f"index: expected an int, got {i!r}")
+        i = as_index(i)
         if not 0 <= i < len(self.items):
             raise IndexError(f"index {i} out of range for a dataset of {len(self.items)} videos")
         path, label = self.items[i]

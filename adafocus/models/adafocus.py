@@ -83,6 +83,9 @@ class AdaFocusOutput:
     glance_idx: Tensor | None  # (T_g,) glance frame indices
     temporal_weights: Tensor | None  # (B, T_g) the temporal policy's w
     box_centers: Tensor | None  # (B, T_g, 2) policy box centres (x, y) pixels (with gradients)
+    # (B, T_g) bool: the true informative mask at the glance frames, when gt_mask was given (a training
+    # target for train.temporal_supervision; never used by the model itself)
+    glance_mask: Tensor | None = None
 
 
 @dataclass
@@ -198,7 +201,19 @@ class UniAdaFocus(nn.Module):
             raise ValueError(f"UniAdaFocus: (B, T, C, H, W) = (B, {T}, {C}, {S}, {S}) expected, "
                              f"got {tuple(video.shape)}{hint}")
         if not video.is_floating_point():
-            raise ValueError(f"UniAdaFocus: video must be float in [0, 1], got dtype {video.dtype}")
+            raise ValueError(f"UniAdaFocus: video must be float in [0, 1], got dtype {video.dtype}"
+                             f"{' (use video.float() / 255)' if video.dtype == torch.uint8 else ''}")
+        dtype = next(self.parameters()).dtype
+        if video.dtype != dtype:
+            raise ValueError(f"UniAdaFocus: video: expected {dtype} (the model's dtype), got {video.dtype}; "
+                             f"use video.to({dtype})")
+        if video.shape[0] == 0:
+            raise ValueError(f"UniAdaFocus: video: expected at least one clip, got {tuple(video.shape)}")
+        finite = torch.isfinite(video)
+        if not finite.all():
+            nan = int(video.isnan().sum())
+            raise ValueError(f"UniAdaFocus: video: expected finite values in [0, 1], got {nan} NaN and "
+                             f"{int((~finite).sum()) - nan} inf values")
 
     def _to_2d_input(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
@@ -353,7 +368,8 @@ class UniAdaFocus(nn.Module):
             logits=cls.exit_logits[:, -1], exit_logits=cls.exit_logits, glance_logits=cls.glance_logits,
             focus_logits=cls.focus_logits, spatial_logits=spatial_logits, temporal_logits=temporal_logits,
             boxes=boxes.detach(), frame_idx=frame_idx, glance_boxes=glance_boxes,
-            glance_idx=self.glance_idx if g is not None else None, temporal_weights=weights, box_centers=centers)
+            glance_idx=self.glance_idx if g is not None else None, temporal_weights=weights, box_centers=centers,
+            glance_mask=gt_mask[:, self.glance_idx].bool() if (gt_mask is not None and g is not None) else None)
 
     def _modes(self, patch_mode: str | None, frame_mode: str | None) -> tuple[str, str]:
         pm = patch_mode or self.cfg.patch_mode

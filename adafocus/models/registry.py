@@ -30,7 +30,7 @@ from dataclasses import replace
 
 from torch import nn
 
-from adafocus.config import Config, ModelConfig
+from adafocus.config import Config, ConfigError, ModelConfig
 
 ModelBuilder = Callable[[Config], ModelConfig]
 _REGISTRY: dict[str, ModelBuilder] = {}
@@ -53,8 +53,11 @@ def list_models() -> list[str]:
 
 def model_config(name: str, cfg: Config) -> ModelConfig:
     """The :class:`ModelConfig` that model ``name`` uses under ``cfg`` (validated)."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; registered models: {', '.join(_REGISTRY)}")
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ConfigError(f"model: expected one of the registered models: {', '.join(_REGISTRY)}; got {name!r}")
+    if not isinstance(cfg, Config):
+        raise ConfigError(f"cfg: expected an adafocus.config.Config (e.g. get_config('tiny')), got "
+                          f"{type(cfg).__name__}{f' {cfg!r}' if isinstance(cfg, str) else ''}")
     m = _REGISTRY[name](cfg)
     m.validate()
     return m
@@ -64,8 +67,9 @@ def create_model(name: str, cfg: Config) -> nn.Module:
     """Build model ``name`` for the clips described by ``cfg.data``."""
     from adafocus.models.adafocus import UniAdaFocus
 
+    m = model_config(name, cfg)
     d = cfg.data
-    return UniAdaFocus(model_config(name, cfg), d.frame_size, d.num_frames, d.channels)
+    return UniAdaFocus(m, d.frame_size, d.num_frames, d.channels)
 
 
 # -- Uni-AdaFocus and its special cases ---------------------------------------------------------
