@@ -302,7 +302,7 @@ def train(model_name: str, cfg: Config, splits: dict[str, Any] | None = None, pr
         model.load_state_dict(state["model"])
         if state["done"]:
             return TrainResult(model.eval(), pd.DataFrame(state["history"]), path, from_cache=True)
-    elif model_name != PRETRAIN_MODEL and cfg.train.pretrain_epochs > 0:
+    elif cfg.train.pretrain_epochs > 0:  # (0 in the pretraining run itself: see pretrain_config)
         if not _has_ground_truth(splits["train"]):
             raise ConfigError("train.pretrain_epochs: expected 0 for data without ground-truth boxes (the shared "
                               f"pretraining trains the oracle on true boxes), got {cfg.train.pretrain_epochs}")

@@ -103,6 +103,16 @@ def test_a_damaged_checkpoint_is_reported_and_never_loaded(cfg, splits, tmp_path
     assert result.checkpoint.read_bytes() == bytes(data)
 
 
+def test_the_oracle_baseline_also_starts_from_the_shared_pretraining(cfg, splits, tmp_path, monkeypatch):
+    import adafocus.train as T
+
+    loaded = []
+    real = T.load_shared_backbones
+    monkeypatch.setattr(T, "load_shared_backbones", lambda model, w: loaded.append(len(w)) or real(model, w))
+    train("oracle", cfg, splits, progress=False, checkpoint_dir=tmp_path)
+    assert len(loaded) == 1 and loaded[0] > 0  # the baseline loaded it; the pretraining run itself did not
+
+
 def test_custom_splits_get_their_own_checkpoint_key(cfg, splits):
     assert data_key(cfg, None) == data_key(cfg, splits) == cfg.hash()  # the benchmark itself
     fewer = {"train": SyntheticVideoDataset(splits["train"].clips.subset(range(32)), cfg.data, "train"),

@@ -24,7 +24,7 @@ CELLS = [
       one in training, the centre one at test: TSN sampling). Frames are centre-cropped to a square
       and resized to `frame_size`.
     - **No ground truth**: real videos have no boxes and no informative-frame mask, so the oracle,
-      the centre supervision and the policy metrics are off.
+      the centre and temporal supervisions and the policy metrics are off.
 
     This notebook makes such a folder (by exporting synthetic clips to mp4, so we know what is in
     it), loads it with `VideoFolderDataset`, trains and evaluates a model on it, and finally runs a
@@ -93,19 +93,23 @@ CELLS = [
     folder of real videos:
 
     - the shared pretraining (stage 0) trains on crops around the *true* object, which real videos do
-      not have: we set `train.pretrain_epochs = 0` (with real data you would start from pretrained
-      weights instead, as the paper starts from ImageNet);
-    - checkpoints are cached by the config's hash, which does not know which videos were used, so we
-      pass a `key` that names the dataset. Without it, a model trained on the synthetic benchmark with
-      the same config would be loaded instead.
+      not have: we set `train.pretrain_epochs = 0` (`train` refuses to pretrain on data without
+      boxes; with real data you would start from pretrained weights, as the paper starts from
+      ImageNet);
+    - the centre and temporal supervisions need the true boxes and frames too: without them those
+      loss terms are simply absent, and the policies learn from their surrogates alone.
+
+    The checkpoint is cached under the config's hash plus a fingerprint of the videos (each file's
+    path, size, modification time and label), so it never collides with a model trained on the
+    synthetic benchmark, and changing a video retrains.
     """),
     code("""
     from adafocus.evaluate import predict
     from adafocus.train import train
 
     my_cfg = cfg.replace(**{"train.pretrain_epochs": 0})
-    result = train("uni_adafocus", my_cfg, splits={"train": my_train, "val": my_val},
-                   key=f"my_videos-{len(my_train)}-{my_cfg.hash()}")
+    result = train("uni_adafocus", my_cfg, splits={"train": my_train, "val": my_val})
+    print("checkpoint:", result.checkpoint.name)
     model = result.model
     preds = predict(model, my_val)
     print(f"validation accuracy {preds.accuracy:.1%} ({len(my_val)} videos, chance {1 / len(my_val.classes):.0%})")
