@@ -250,11 +250,6 @@ class TrainConfig:
         _check(self.num_threads >= 1, f"{p}.num_threads", "an int >= 1", self.num_threads)
 
 
-# fields added after checkpoints were cached: left out of Config.hash while 0 (off), so adding them
-# did not invalidate every cached checkpoint
-HASH_NEUTRAL_WHEN_OFF = (("train", "temporal_supervision"),)
-
-
 @dataclass(frozen=True)
 class Config:
     """Everything needed to build data, a model and a training run."""
@@ -277,9 +272,6 @@ class Config:
         """A short stable hash of the given sections (default: all), for cache keys."""
         d = self.to_dict()
         d.pop("name")
-        for section, name in HASH_NEUTRAL_WHEN_OFF:  # an optional term that is off keeps older cache keys
-            if d[section].get(name) == 0:
-                d[section].pop(name)
         if parts:
             d = {k: d[k] for k in parts}
         blob = json.dumps(d, sort_keys=True, default=list).encode()
@@ -302,7 +294,10 @@ def _tiny() -> Config:
 
 
 def _small() -> Config:
-    return Config("small", DataConfig(), ModelConfig(), TrainConfig())
+    # measured on the val split (README, "where it departs from the paper"): centre 1 / temporal 0 gave
+    # 62.6%, centre 30 / temporal 1 95.6% (test 95.7% at 16.3 MMACs, full frame 92.2% at 129.6)
+    train = TrainConfig(center_supervision=30.0, temporal_supervision=1.0)
+    return Config("small", DataConfig(), ModelConfig(), train)
 
 
 def _full() -> Config:
