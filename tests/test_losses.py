@@ -1,6 +1,5 @@
 """Loss terms: every exit, auxiliary heads, surrogates, and non-finite detection."""
 
-
 import pytest
 import torch
 
