@@ -5,7 +5,9 @@ process from ``/proc/<pid>/status`` (Linux): ``RssAnon`` (memory the processes h
 tensors, models, Python objects) and ``RssFile`` (pages of files mapped into them, e.g. the
 memory-mapped data cache: the kernel may drop these at any time and shares them between
 processes). It reports the peak of each and of their sum, and appends to
-``benchmarks/results/memory.csv``.
+``benchmarks/results/memory.csv``. Summed over several processes, a page that they share (the data
+cache mapped by every worker) counts once per process: the file column over-states what the
+machine holds, the own column does not.
 
     python benchmarks/memory.py                      # the default jobs below, small preset
     python benchmarks/memory.py --label demo -- make demo    # any command

@@ -59,6 +59,18 @@ def _cost_column(df: pd.DataFrame) -> tuple[str, str]:
     return "gmacs", "GMACs per video"
 
 
+def _curves(df: pd.DataFrame, col: str):
+    """``(method, rows, first)`` per curve, sorted by cost: one per method through its budgets, except
+    early-exit rows (``budget`` like ``"P=24,K=4, rho=2.0"``), which give one curve per base budget."""
+    for method, rows in df.groupby("method", sort=False):
+        base = rows["budget"].astype(str).str.split(", rho=").str[0] if "budget" in rows else None
+        if base is None or "rho" not in rows or rows["rho"].isna().all():
+            yield method, rows.sort_values(col), True
+            continue
+        for i, (_, part) in enumerate(rows.groupby(base, sort=False)):
+            yield method, part.sort_values(col), i == 0
+
+
 def accuracy_vs_macs(df: pd.DataFrame, title: str = "Accuracy vs cost (synthetic benchmark, test split)",
                      ax: plt.Axes | None = None) -> plt.Figure:
     """One curve per method through its budgets: columns ``method, accuracy`` and ``mmacs``/``gmacs``."""
@@ -67,11 +79,10 @@ def accuracy_vs_macs(df: pd.DataFrame, title: str = "Accuracy vs cost (synthetic
         fig, ax = plt.subplots(figsize=(7.5, 5))
     else:
         fig = ax.figure
-    for method, rows in df.groupby("method", sort=False):
-        rows = rows.sort_values(col)
+    for method, rows, first in _curves(df, col):
         name, color, marker = METHOD_STYLE.get(method, (method, None, "o"))
-        ax.plot(rows[col], 100 * rows["accuracy"], marker=marker, color=color or None, label=name,
-                linewidth=1.8, markersize=7)
+        ax.plot(rows[col], 100 * rows["accuracy"], marker=marker, color=color or None,
+                label=name if first else None, linewidth=1.8, markersize=7)
     ax.set_xscale("log")
     ax.set_xlabel(f"{label} (log scale)")
     ax.set_ylabel("top-1 accuracy (%)")
@@ -87,13 +98,12 @@ def accuracy_vs_macs_plotly(df: pd.DataFrame, title: str = "Accuracy vs cost"):
 
     col, label = _cost_column(df)
     fig = go.Figure()
-    for method, rows in df.groupby("method", sort=False):
-        rows = rows.sort_values(col)
+    for method, rows, first in _curves(df, col):
         name, color, _ = METHOD_STYLE.get(method, (method, None, "o"))
         budget = rows["budget"] if "budget" in rows else [""] * len(rows)
         fig.add_trace(go.Scatter(
-            x=rows[col], y=100 * rows["accuracy"], mode="lines+markers", name=name,
-            line={"color": color} if color else None, text=list(budget),
+            x=rows[col], y=100 * rows["accuracy"], mode="lines+markers", name=name, legendgroup=method,
+            showlegend=first, line={"color": color} if color else None, text=list(budget),
             hovertemplate=f"{name}<br>%{{text}}<br>%{{x:.2f}} {label.split()[0]}<br>%{{y:.1f}}%<extra></extra>"))
     fig.update_layout(title=title, xaxis_title=f"{label} (log scale)", yaxis_title="top-1 accuracy (%)",
                       xaxis_type="log", template="plotly_white", width=850, height=520)
