@@ -98,7 +98,7 @@ def train_all(runs: list[Run], preset: str, workers: int = 2) -> pd.DataFrame:
 def evaluate_all(runs: list[Run], preset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Test accuracy and MACs of every run, plus early-exit rows; and the training histories."""
     from adafocus.data.synthetic import load_splits
-    from adafocus.early_exit import early_exit_curve, step_costs
+    from adafocus.early_exit import early_exit_curve, step_costs, usable_exits
     from adafocus.evaluate import inference_macs, policy_report, predict
     from adafocus.train import train
 
@@ -118,7 +118,9 @@ def evaluate_all(runs: list[Run], preset: str) -> tuple[pd.DataFrame, pd.DataFra
         rows.append(row)
         if run.method == "uni_adafocus":
             val = predict(model, splits["val"])
-            curve = early_exit_curve(val.exit_logits, test.exit_logits, test.labels, step_costs(model, cfg), EXIT_RHOS)
+            usable = usable_exits(val.exit_logits, val.labels)  # chosen on validation
+            curve = early_exit_curve(val.exit_logits, test.exit_logits, test.labels, step_costs(model, cfg),
+                                     EXIT_RHOS, usable)
             for _, c in curve.iterrows():
                 rows.append({"method": "uni_adafocus+exit", "budget": f"{run.budget}, rho={c['rho']}",
                              "patch_size": cfg.model.patch_size, "num_focus": cfg.model.num_focus,

@@ -7,6 +7,9 @@ so easy videos leave after the glance and never pay for a patch.
 Calibration (DESIGN.md 1): choose exit proportions ``q_k ∝ ρ^k`` over the usable exits for a
 sweep of ``ρ``; on the **validation** split (never train, never test) walk the exits in order and
 set each threshold so that ``q_k · N`` of the samples still remaining leave there (greedy).
+An exit is usable (:func:`usable_exits`) when its validation accuracy is clearly above chance: the
+others (e.g. glance exits that cannot read the digits) get a threshold of ``+inf``, since a
+fixed share of videos leaving there would only be guesses.
 Expected cost per video = ``Σ_k q_k · cost(k)`` with ``cost(k)`` the MACs spent up to exit ``k``.
 Small ``ρ`` sends most videos out early (cheap); ``ρ → ∞`` keeps them to the last exit.
 """
@@ -27,6 +30,29 @@ def exit_proportions(rho: float, num_exits: int) -> np.ndarray:
         raise ValueError(f"exit_proportions: expected rho > 0 and num_exits >= 1, got {rho}, {num_exits}")
     q = np.power(float(rho), np.arange(num_exits, dtype=np.float64))
     return q / q.sum()
+
+
+def usable_exits(val_logits: Tensor, val_labels: Tensor, num_se: float = 3.0) -> Tensor:
+    """Exits ``(S,)`` bool whose validation accuracy beats chance (1 / classes) by more than
+    ``num_se`` standard errors of a proportion at chance. The last exit is always usable."""
+    N, S, n = val_logits.shape
+    acc = (val_logits.argmax(-1) == val_labels.view(-1, 1)).double().mean(0)  # (S,)
+    chance = 1.0 / n
+    usable = acc > chance + num_se * (chance * (1 - chance) / max(N, 1)) ** 0.5
+    usable[-1] = True
+    return usable
+
+
+def _proportions(rho: float, usable: Tensor | None, S: int) -> np.ndarray:
+    """``q`` (S,): ``q_k ∝ ρ^k`` over the usable exits (all when ``usable`` is None), 0 elsewhere."""
+    if usable is None:
+        return exit_proportions(rho, S)
+    if usable.shape != (S,) or not bool(usable[-1]):
+        raise ValueError(f"usable: expected a bool mask of shape ({S},) with the last exit set, "
+                         f"got {tuple(usable.shape)}")
+    q = np.zeros(S)
+    q[usable.numpy()] = exit_proportions(rho, int(usable.sum()))
+    return q
 
 
 def confidences(exit_logits: Tensor) -> Tensor:
@@ -79,15 +105,16 @@ class ExitResult:
 
 
 def evaluate_early_exit(val_logits: Tensor, test_logits: Tensor, test_labels: Tensor, step_macs: Tensor,
-                        rho: float) -> ExitResult:
+                        rho: float, usable: Tensor | None = None) -> ExitResult:
     """Calibrate on validation exit logits (N_val, S, n), apply to test (N, S, n).
 
     ``step_macs`` (S,): MACs spent by a video that leaves at each exit (cumulative).
+    ``usable`` (S,) bool: the exits videos may leave at (default: all; see :func:`usable_exits`).
     """
     S = val_logits.shape[1]
     if step_macs.shape != (S,):
         raise ValueError(f"step_macs: expected shape ({S},), got {tuple(step_macs.shape)}")
-    thr = calibrate_thresholds(confidences(val_logits), exit_proportions(rho, S))
+    thr = calibrate_thresholds(confidences(val_logits), _proportions(rho, usable, S))
     steps = exit_steps(confidences(test_logits), thr)
     preds = test_logits[torch.arange(len(steps)), steps].argmax(-1)
     frac = np.bincount(steps.numpy(), minlength=S) / len(steps)
@@ -96,11 +123,13 @@ def evaluate_early_exit(val_logits: Tensor, test_logits: Tensor, test_labels: Te
 
 
 def early_exit_curve(val_logits: Tensor, test_logits: Tensor, test_labels: Tensor, step_macs: Tensor,
-                     rhos: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)) -> pd.DataFrame:
-    """Accuracy against expected MACs for a sweep of ``ρ``: one row per ``ρ``."""
+                     rhos: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0),
+                     usable: Tensor | None = None) -> pd.DataFrame:
+    """Accuracy against expected MACs for a sweep of ``ρ``: one row per ``ρ`` (exits: see
+    :func:`evaluate_early_exit`)."""
     rows = []
     for rho in rhos:
-        r = evaluate_early_exit(val_logits, test_logits, test_labels, step_macs, rho)
+        r = evaluate_early_exit(val_logits, test_logits, test_labels, step_macs, rho, usable)
         rows.append({"rho": rho, "accuracy": r.accuracy, "gmacs": r.expected_macs / 1e9,
                      "mmacs": r.expected_macs / 1e6,
                      "exit_fractions": " ".join(f"{f:.2f}" for f in r.exit_fraction)})

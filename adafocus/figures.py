@@ -14,7 +14,7 @@ import torch
 
 from adafocus.benchmark import RESULTS_DIR, write_figures
 from adafocus.config import get_config
-from adafocus.viz.plots import METHOD_STYLE, method_label, save_figure
+from adafocus.viz.plots import METHOD_STYLE, accuracy_vs_macs, method_label, save_figure
 
 FIGURES_DIR = Path("figures")
 
@@ -35,18 +35,8 @@ def fig_early_exit() -> list[Path]:
     df = _results("accuracy_vs_macs.csv")
     if df is None:
         return []
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in ("uni_adafocus", "uni_adafocus+exit", "full_frame", "exits_only"):
-        rows = df[df["method"] == method].sort_values("mmacs")
-        if len(rows):
-            label, color, marker = METHOD_STYLE[method]
-            ax.plot(rows["mmacs"], 100 * rows["accuracy"], marker=marker, color=color, label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("MMACs per video (log scale)")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title("Sample-wise early exit (thresholds calibrated on the validation split)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    rows = df[df["method"].isin(("uni_adafocus", "uni_adafocus+exit", "full_frame", "exits_only"))]
+    fig = accuracy_vs_macs(rows, title="Sample-wise early exit (thresholds calibrated on the validation split)")
     paths = save_figure(fig, FIGURES_DIR / "early_exit")
     plt.close(fig)
     return paths

@@ -6,7 +6,7 @@ import torch
 
 from adafocus.config import get_config
 from adafocus.early_exit import (calibrate_thresholds, confidences, early_exit_curve, evaluate_early_exit,
-                                 exit_proportions, exit_steps, exiting_forward, step_costs)
+                                 exit_proportions, exit_steps, exiting_forward, step_costs, usable_exits)
 from adafocus.flops import count_macs
 from adafocus.models.registry import create_model
 
@@ -41,6 +41,24 @@ def test_more_patience_costs_more_and_is_more_accurate_on_average():
     assert curve["accuracy"].iloc[-1] > curve["accuracy"].iloc[0]
     r = evaluate_early_exit(logits[:200], logits[200:], labels[200:], costs, 1.0)
     assert np.isclose(r.expected_macs, float((torch.tensor(r.exit_fraction) * costs).sum()))
+
+
+def test_exits_at_chance_are_not_usable_and_get_no_videos():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (1000,), generator=g)
+    guess = torch.randn(1000, 3, 10, generator=g)  # exits 0-2: noise, sometimes very confident
+    guess[:, 0] *= 20
+    good = torch.randn(1000, 2, 10, generator=g) + 4 * torch.nn.functional.one_hot(labels, 10)[:, None]
+    logits = torch.cat([guess, good], dim=1)  # (N, 5, 10)
+    usable = usable_exits(logits[:500], labels[:500])
+    assert usable.tolist() == [False, False, False, True, True]
+    costs = torch.arange(1.0, 6.0)
+    all_exits = evaluate_early_exit(logits[:500], logits[500:], labels[500:], costs, 1.0)
+    chosen = evaluate_early_exit(logits[:500], logits[500:], labels[500:], costs, 1.0, usable)
+    assert chosen.exit_fraction[:3].sum() == 0 and all_exits.exit_fraction[:3].sum() > 0.5
+    assert chosen.accuracy > all_exits.accuracy + 0.4  # the guesses no longer decide
+    with pytest.raises(ValueError, match="last exit set"):
+        evaluate_early_exit(logits[:500], logits[500:], labels[500:], costs, 1.0, torch.tensor([True] * 4 + [False]))
 
 
 @pytest.fixture(scope="module")

@@ -159,7 +159,8 @@ CELLS = [
     if its exits sit near chance, as they did for the small preset's model when this notebook was
     written (about 11% on 10 classes), every video that leaves during the glance is a guess and the
     curve drops steeply as soon as `ρ` sends videos out there. Then the savings must come from the
-    focus steps alone (exercise 3). Note also that every clip of this benchmark has the same number of
+    focus steps alone (exercise 3; the benchmark does this with `usable_exits`, which keeps only the
+    exits whose validation accuracy is clearly above chance). Note also that every clip of this benchmark has the same number of
     informative frames (`informative_fraction x T`), so only the object's size varies in the table.
 
     ## Exercises
