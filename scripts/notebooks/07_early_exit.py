@@ -160,8 +160,9 @@ CELLS = [
     written (about 11% on 10 classes), every video that leaves during the glance is a guess and the
     curve drops steeply as soon as `ρ` sends videos out there. Then the savings must come from the
     focus steps alone (exercise 3; the benchmark does this with `usable_exits`, which keeps only the
-    exits whose validation accuracy is clearly above chance). Note also that every clip of this benchmark has the same number of
-    informative frames (`informative_fraction x T`), so only the object's size varies in the table.
+    exits whose validation accuracy is clearly above chance). Note also that every clip of this
+    benchmark has the same number of informative frames (`informative_fraction x T`), so only the
+    object's size varies in the table.
 
     ## Exercises
 
