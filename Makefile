@@ -8,7 +8,7 @@ export ADAFOCUS_CACHE ?= $(CURDIR)/.cache
 # Reproducible CPU numbers: two cores, no oversubscription.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: venv demo test test-fast lab figures bench browser clean-cache
+.PHONY: venv demo test test-fast test-kernels lab figures bench glance-diagnostic browser clean-cache
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ figures: venv
 bench: venv
 	$(BIN)/python -m adafocus bench
 
+# why the glance learned nothing before the image-set pretraining: pretraining x pooling (about 10 min)
+glance-diagnostic: venv
+	$(BIN)/python benchmarks/glance_diagnostic.py
+
 # the whole suite, notebooks included (each notebook runs top to bottom in FAST mode)
 test: venv
 	$(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=600
@@ -35,8 +39,26 @@ test: venv
 test-fast: venv
 	$(BIN)/python -m pytest tests -m "not slow and not browser"
 
+# The unit tests again under other CPU kernels of PyTorch: the portable ones (default), and AVX2
+# where the CPU has AVX-512. They sum floats in another order, as another machine's CPU would, so a
+# test that compares such floats exactly fails here instead of on a user's machine. (The slow tests
+# compare runs on one machine with itself; the notebooks are not unit tests.)
+KERNELS := default $(if $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo yes),avx2,)
+test-kernels: venv
+	@set -e; for cap in $(KERNELS); do \
+	  echo "== unit tests under ATEN_CPU_CAPABILITY=$$cap"; \
+	  ATEN_CPU_CAPABILITY=$$cap $(BIN)/python -c "import sys, torch; c = torch.backends.cpu.get_cpu_capability(); \
+	    sys.exit(0 if c.lower() == '$$cap' else f'ATEN_CPU_CAPABILITY=$$cap not in effect: {c}')"; \
+	  ATEN_CPU_CAPABILITY=$$cap $(BIN)/python -m pytest tests -m "not slow and not browser" -q; \
+	done
+
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+# The notebooks' sources are notebooks/NN_name.py (jupytext percent format, paired with the .ipynb by
+# notebooks/jupytext.toml): edit those, then write the .ipynb (no outputs, stable cell ids, rules checked).
+notebooks: venv
+	$(BIN)/python scripts/build_notebooks.py
 
 # Debian's Chromium for the real-browser test (root only; the test skips with a reason otherwise).
 browser:

@@ -1,11 +1,20 @@
 """The accuracy-vs-MACs benchmark and the wall-clock benchmark, measured side by side.
 
-:func:`run_benchmark` trains (or loads from the cache) every method at every budget, evaluates
-each on the test split, adds Uni-AdaFocus's early-exit curve (thresholds calibrated on the
-validation split) and writes ``benchmarks/results/accuracy_vs_macs.csv`` plus
-``figures/accuracy_vs_macs.{png,svg,html}``. :func:`run_throughput` times batched CPU inference
-of each method against the full-frame baseline in the same process and writes
-``benchmarks/results/throughput.csv``.
+:func:`run_benchmark` trains (or loads from the cache) every run of :func:`benchmark_runs` -- every
+method at every budget, the label-free Uni-AdaFocus at two seeds, the ``paper`` recipe and the
+``hinted`` ablation -- evaluates each on the test split, adds Uni-AdaFocus's early-exit curves
+(thresholds calibrated on the validation split) and writes, in ``benchmarks/results/``:
+
+- ``accuracy_vs_macs.csv``: one row per run (and per early-exit budget): method, budget, recipe,
+  ``supervision`` (``none`` / ``hinted`` / ``oracle``: what ground truth the model was trained with),
+  seed, MACs, accuracy, policy metrics, training seconds;
+- ``policy_quality.csv``: for every model with a policy, its boxes' IoU with the truth beside random
+  boxes of the same size, its frames' recall of informative frames beside the uniform grid, and
+  the spatial signal (the surrogate head's accuracy at the true boxes vs at random boxes);
+- ``learning_curves.csv`` and ``learning_to_look.pt`` (the main run's policy after every epoch).
+
+:func:`run_throughput` times batched CPU inference of each method against the full-frame baseline
+in the same process (``throughput.csv``). Figures are drawn by :mod:`adafocus.figures`.
 
 Trainings run in two worker processes with one thread each (faster than one process on two
 threads on a 2-core machine); the shared pretraining runs first, once.
@@ -23,27 +32,37 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from adafocus.config import Config, get_config
+from adafocus.config import MODEL_TRAIN_OVERRIDES, Config, get_config
 
 RESULTS_DIR = Path("benchmarks/results")
-FIGURES_DIR = Path("figures")
-EXIT_RHOS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)
-# The full-frame baseline trains twice as long as the other methods, so that the comparison is against a
-# converged baseline: at 6 epochs its validation accuracy was still rising (small: 90.8%); over epochs
-# 8-12 of a 12-epoch run it stayed at 92.4-93.8% (test 94.1%).
-FULL_FRAME_EPOCHS = {"train.phase2_epochs": 12}
+MAIN_BUDGET = (24, 4)  # (P, K) of the ablations, the second seed and the recipes
+SEEDS = (0, 1)  # the label-free Uni-AdaFocus at the main budget is trained with each
 
 
 @dataclass(frozen=True)
 class Run:
-    """One trained model of the benchmark: a method at a budget (config overrides)."""
+    """One trained model of the benchmark: a method at a budget (config overrides) and a training seed."""
 
     method: str
     budget: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
 
     def config(self, preset: str) -> Config:
-        return get_config(preset, **self.overrides)
+        """The run's config: the preset, the method's longer budget if any, the overrides, the seed."""
+        return get_config(preset, **{**MODEL_TRAIN_OVERRIDES.get(self.method, {}), **self.overrides,
+                                     "train.seed": self.seed})
+
+    @property
+    def recipe(self) -> str:
+        return self.overrides.get("train.recipe", "cpu")
+
+    @property
+    def curve(self) -> str:
+        """The key the figures group and style rows by: the method, plus the recipe or seed when not the default."""
+        if self.recipe != "cpu":
+            return f"{self.method}:{self.recipe}"
+        return self.method if self.seed == 0 else f"{self.method}:seed{self.seed}"
 
 
 def _budget(patch: int, k: int) -> tuple[str, dict[str, Any]]:
@@ -51,120 +70,118 @@ def _budget(patch: int, k: int) -> tuple[str, dict[str, Any]]:
 
 
 def benchmark_runs(quick: bool = False) -> list[Run]:
-    """Every method and budget. ``quick``: one budget per patch method (for smoke tests)."""
-    patch_budgets = [(16, 4), (24, 4), (32, 4)] if not quick else [(24, 4)]
-    runs = [Run("full_frame", "8 frames", FULL_FRAME_EPOCHS), Run("lowres_full_frame", "8 frames, P=24"),
+    """Every run. ``quick``: one budget, one seed, no recipe ablations (for smoke tests)."""
+    patch_budgets = [(16, 4), (24, 4), (32, 4)] if not quick else [MAIN_BUDGET]
+    runs = [Run("full_frame", "8 frames"), Run("lowres_full_frame", "8 frames, P=24"),
             Run("glance_only", "8 glance frames"), Run("exits_only", "8 frames")]
-    for p, k in patch_budgets:
-        label, ov = _budget(p, k)
-        runs.append(Run("uni_adafocus", label, ov))
-    label, ov = _budget(24, 4)
+    runs += [Run("uni_adafocus", *_budget(p, k)) for p, k in patch_budgets]
+    label, ov = _budget(*MAIN_BUDGET)
+    if not quick:
+        runs += [Run("uni_adafocus", label, ov, seed) for seed in SEEDS[1:]]
+        runs += [Run("uni_adafocus", label, {**ov, "train.recipe": recipe}) for recipe in ("paper", "hinted")]
     runs += [Run(m, label, ov) for m in ("adafocus_v2", "random_patch", "center_patch", "oracle", "temporal_only")]
     return runs
 
 
-def _train_one(args: tuple[Run, str]) -> tuple[str, str, float]:
-    """Worker: train (or load) one run. Returns (method, budget, seconds)."""
+def _train_one(args: tuple[Run, str]) -> tuple[Run, float]:
+    """Worker: train (or load) one run. Returns the run and its training seconds (0 when cached)."""
     from adafocus.train import train
 
     run, preset = args
     t0 = time.time()
     result = train(run.method, run.config(preset), progress=False)
-    return run.method, run.budget, 0.0 if result.from_cache else time.time() - t0
+    return run, 0.0 if result.from_cache else time.time() - t0
+
+
+def _training_cost(run: Run, preset: str) -> float:
+    """A proxy for a run's training time: its model's MACs per clip times its epochs."""
+    from adafocus.flops import model_cost
+
+    cfg = run.config(preset)
+    return model_cost(run.method, cfg)["total_gmacs"] * cfg.train.epochs
 
 
 def train_all(runs: list[Run], preset: str, workers: int = 2) -> pd.DataFrame:
-    """Train every run (cached ones load instantly). Returns seconds per run."""
+    """Train every run (cached ones load instantly), longest first. Returns seconds per run."""
     from adafocus.data.synthetic import load_splits
-    from adafocus.train import pretrained_backbones
+    from adafocus.pretrain import pretrain
 
     cfg = get_config(preset)
-    splits = load_splits(cfg.data)
-    pretrained_backbones(cfg, splits)  # the shared stage, once, before the workers start
+    load_splits(cfg.data)
+    pretrain(cfg)  # the shared stage, once, before the workers start
     rows = []
-    jobs = [(r, preset) for r in runs]
+    # longest first, so that the two workers finish together: a run's time is about its MACs times its epochs
+    jobs = sorted(((r, preset) for r in runs), key=lambda job: -_training_cost(job[0], preset))
     bar = tqdm(total=len(jobs), desc="training runs", unit="model")
-    if workers > 1:
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for method, budget, secs in pool.imap_unordered(_train_one, jobs):
-                rows.append({"method": method, "budget": budget, "train_seconds": secs})
-                bar.update()
-                tqdm.write(f"trained {method} ({budget}) in {secs:.0f} s")
-    else:
-        for job in jobs:
-            method, budget, secs = _train_one(job)
-            rows.append({"method": method, "budget": budget, "train_seconds": secs})
-            bar.update()
+    results = (mp.get_context("spawn").Pool(workers).imap_unordered(_train_one, jobs) if workers > 1
+               else map(_train_one, jobs))
+    for run, secs in results:
+        rows.append({"method": run.method, "budget": run.budget, "recipe": run.recipe, "seed": run.seed,
+                     "train_seconds": secs})
+        bar.update()
+        tqdm.write(f"trained {run.curve} ({run.budget}) in {secs:.0f} s")
     bar.close()
     return pd.DataFrame(rows)
 
 
-def evaluate_all(runs: list[Run], preset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Test accuracy and MACs of every run, plus early-exit rows; and the training histories."""
+def _run_row(run: Run, cfg: Config, model) -> dict[str, Any]:
+    from adafocus.evaluate import supervision
+
+    return {"method": run.method, "curve": run.curve, "budget": run.budget, "recipe": run.recipe,
+            "supervision": supervision(model, cfg), "seed": run.seed, "patch_size": cfg.model.patch_size,
+            "num_focus": cfg.model.num_focus}
+
+
+def evaluate_all(runs: list[Run], preset: str) -> dict[str, pd.DataFrame]:
+    """Test accuracy, MACs and policy quality of every run, early-exit rows, histories and traces."""
+    from adafocus.analysis.early_exit import EXIT_RHOS, early_exit_curve, step_costs, usable_exits
     from adafocus.data.synthetic import load_splits
-    from adafocus.early_exit import early_exit_curve, step_costs, usable_exits
-    from adafocus.evaluate import inference_macs, policy_report, predict
+    from adafocus.evaluate import inference_macs, policy_report, predict, spatial_signal
     from adafocus.train import train
 
     splits = load_splits(get_config(preset).data, progress=False)
-    rows, histories = [], []
+    rows, quality, histories, traces = [], [], [], {}
     for run in tqdm(runs, desc="evaluating", unit="model"):
         cfg = run.config(preset)
         result = train(run.method, cfg, splits, progress=False)
         model = result.model
-        histories.append(result.history.assign(budget=run.budget))
+        base = _run_row(run, cfg, model)
+        histories.append(result.history.assign(**{k: base[k] for k in ("curve", "budget", "recipe", "seed")}))
+        traces[f"{run.curve} {run.budget}"] = result.trace
         test = predict(model, splits["test"])
         macs = inference_macs(model, cfg)
-        row = {"method": run.method, "budget": run.budget, "patch_size": cfg.model.patch_size,
-               "num_focus": cfg.model.num_focus, "gmacs": macs / 1e9, "mmacs": macs / 1e6,
-               "accuracy": test.accuracy, "early_exit": False, "rho": float("nan")}
-        row.update(policy_report(test, cfg.data.num_frames, cfg.data.frame_size))
-        rows.append(row)
-        if run.method == "uni_adafocus":
+        report = policy_report(test, cfg.data.num_frames, cfg.data.frame_size)
+        rows.append({**base, "gmacs": macs / 1e9, "mmacs": macs / 1e6, "accuracy": test.accuracy,
+                     "early_exit": False, "rho": float("nan"), **report})
+        if report and model.resolve_modes()[0] != "full":  # a choice of boxes to score (not whole frames)
+            quality.append({**{k: base[k] for k in ("method", "curve", "budget", "recipe", "supervision", "seed")},
+                            "accuracy": test.accuracy, **report, **spatial_signal(model, splits["test"])})
+        if run.method == "uni_adafocus" and run.recipe == "cpu" and run.seed == 0:
             val = predict(model, splits["val"])
             usable = usable_exits(val.exit_logits, val.labels)  # chosen on validation
             curve = early_exit_curve(val.exit_logits, test.exit_logits, test.labels, step_costs(model, cfg),
                                      EXIT_RHOS, usable)
             for _, c in curve.iterrows():
-                rows.append({"method": "uni_adafocus+exit", "budget": f"{run.budget}, rho={c['rho']}",
-                             "patch_size": cfg.model.patch_size, "num_focus": cfg.model.num_focus,
-                             "gmacs": c["gmacs"], "mmacs": c["mmacs"], "accuracy": c["accuracy"],
-                             "early_exit": True, "rho": c["rho"], "exit_fractions": c["exit_fractions"]})
-    return pd.DataFrame(rows), pd.concat(histories, ignore_index=True)
-
-
-def write_figures(df: pd.DataFrame, histories: pd.DataFrame, fig_dir: Path = FIGURES_DIR) -> list[Path]:
-    """Accuracy vs MACs (PNG, SVG, HTML) and the learning curves (PNG, SVG)."""
-    import matplotlib.pyplot as plt
-
-    from adafocus.viz.plots import (accuracy_vs_macs, accuracy_vs_macs_plotly, learning_curves, save_figure,
-                                    save_plotly)
-
-    paths = []
-    fig = accuracy_vs_macs(df)
-    paths += save_figure(fig, fig_dir / "accuracy_vs_macs")
-    plt.close(fig)
-    paths.append(save_plotly(accuracy_vs_macs_plotly(df), fig_dir / "accuracy_vs_macs"))
-    first_budget = histories.groupby("model")["budget"].transform("first")
-    fig = learning_curves(histories[histories["budget"] == first_budget])
-    paths += save_figure(fig, fig_dir / "learning_curves")
-    plt.close(fig)
-    return paths
+                rows.append({**base, "method": "uni_adafocus+exit", "curve": "uni_adafocus+exit",
+                             "budget": f"{run.budget}, rho={c['rho']}", "gmacs": c["gmacs"], "mmacs": c["mmacs"],
+                             "accuracy": c["accuracy"], "early_exit": True, "rho": c["rho"],
+                             "exit_fractions": c["exit_fractions"]})
+    return {"accuracy_vs_macs": pd.DataFrame(rows), "policy_quality": pd.DataFrame(quality),
+            "learning_curves": pd.concat(histories, ignore_index=True), "traces": traces}
 
 
 def is_trained(run: Run, preset: str) -> bool:
     """Whether ``run`` has a finished checkpoint in the cache."""
-    from adafocus.train import checkpoint_path, load_checkpoint
+    from adafocus.train import checkpoint_path, data_key, load_checkpoint
 
     cfg = run.config(preset)
     path = checkpoint_path(run.method, cfg)
-    return path.exists() and load_checkpoint(path, run.method, cfg.hash())["done"]
+    return path.exists() and load_checkpoint(path, run.method, data_key(cfg, None))["done"]
 
 
-def run_benchmark(preset: str = "small", quick: bool = False, workers: int = 2,
-                  results_dir: Path = RESULTS_DIR, fig_dir: Path = FIGURES_DIR,
+def run_benchmark(preset: str = "small", quick: bool = False, workers: int = 2, results_dir: Path = RESULTS_DIR,
                   cached_only: bool = False) -> pd.DataFrame:
-    """Train, evaluate, write the CSV and figures; print the headline ratios.
+    """Train, evaluate, write the CSVs; print the headline ratios. Returns the accuracy-vs-MACs table.
 
     ``cached_only``: skip training; evaluate only the runs that already have a finished checkpoint.
     """
@@ -172,72 +189,203 @@ def run_benchmark(preset: str = "small", quick: bool = False, workers: int = 2,
     if cached_only:
         runs = [r for r in runs if is_trained(r, preset)]
     t0 = time.time()
+    keys = ["method", "budget", "recipe", "seed"]
     timing = train_all(runs, preset, workers) if not cached_only else pd.DataFrame(
-        {"method": [r.method for r in runs], "budget": [r.budget for r in runs], "train_seconds": 0.0})
+        [{"method": r.method, "budget": r.budget, "recipe": r.recipe, "seed": r.seed, "train_seconds": 0.0}
+         for r in runs])
     train_minutes = (time.time() - t0) / 60
-    df, histories = evaluate_all(runs, preset)
-    df = df.merge(timing, on=["method", "budget"], how="left")
+    tables = evaluate_all(runs, preset)
+    df = tables["accuracy_vs_macs"].merge(timing, on=keys, how="left")
     results_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(results_dir / "accuracy_vs_macs.csv", index=False)
-    histories.to_csv(results_dir / "learning_curves.csv", index=False)
-    write_figures(df, histories, fig_dir)
-    print(summary(df))
+    tables["policy_quality"].to_csv(results_dir / "policy_quality.csv", index=False)
+    tables["learning_curves"].to_csv(results_dir / "learning_curves.csv", index=False)
+    torch.save(tables["traces"], results_dir / "learning_to_look.pt")
+    print(summary(df, tables["policy_quality"]))
     print(f"training took {train_minutes:.1f} min; total {(time.time() - t0) / 60:.1f} min")
     return df
 
 
-def summary(df: pd.DataFrame) -> str:
-    """The headline comparisons as text: each method's best accuracy and MACs vs full frame."""
-    if not (df["method"] == "full_frame").any():
-        return df[["method", "budget", "mmacs", "accuracy"]].to_string(index=False)
-    full = df[df["method"] == "full_frame"].iloc[0]
+def summary(df: pd.DataFrame, quality: pd.DataFrame | None = None) -> str:
+    """The headline comparisons as text: each curve's best accuracy and MACs vs full frame, the policies."""
+    if not (df["curve"] == "full_frame").any():
+        return df[["curve", "budget", "mmacs", "accuracy"]].to_string(index=False)
+    full = df[df["curve"] == "full_frame"].iloc[0]
     lines = [f"full frame: {100 * full['accuracy']:.1f}% at {full['mmacs']:.1f} MMACs"]
-    for method, rows in df.groupby("method", sort=False):
-        if method == "full_frame":
+    for curve, rows in df.groupby("curve", sort=False):
+        if curve == "full_frame":
             continue
         best = rows.loc[rows["accuracy"].idxmax()]
-        lines.append(f"{method:>20s}: best {100 * best['accuracy']:.1f}% at {best['mmacs']:.1f} MMACs "
-                     f"({full['mmacs'] / best['mmacs']:.1f}x fewer than full frame; {best['budget']})")
+        lines.append(f"{curve:>22s}: best {100 * best['accuracy']:.1f}% at {best['mmacs']:.1f} MMACs "
+                     f"({full['mmacs'] / best['mmacs']:.1f}x fewer than full frame; {best['budget']}; "
+                     f"supervision {best['supervision']})")
+    if quality is not None and len(quality):
+        cols = ["curve", "budget", "supervision", "box_iou", "random_box_iou", "frame_recall", "uniform_frame_recall",
+                "surrogate_acc_true_boxes", "surrogate_acc_random_boxes"]
+        lines.append(quality[[c for c in cols if c in quality]].round(3).to_string(index=False))
     return "\n".join(lines)
 
 
-@torch.no_grad()
-def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None, batch_size: int = 32,
-                   repeats: int = 5, threads: int = 2, results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
-    """Videos per second of batched CPU inference, each method beside the full-frame baseline.
+THROUGHPUT_METHODS = ("full_frame", "exits_only", "uni_adafocus", "adafocus_v2", "oracle")
+THROUGHPUT_CLIPS = 32  # test clips per timed sample, at every batch size (batch 1: 32 calls of one clip)
 
-    Methods are timed in an interleaved order, ``repeats`` times each (median kept), on the same
-    batch of test clips, so machine noise hits all of them alike.
-    """
-    from adafocus.data.synthetic import load_split
-    from adafocus.evaluate import inference_macs, predict
+
+def _throughput_run(method: str) -> Run:
+    """The benchmark's run of ``method`` at the budget the throughput table compares (P=24, K=4; 8 full frames)."""
+    label, _ = _budget(*MAIN_BUDGET)
+    for r in benchmark_runs(quick=True):
+        if r.method == method and r.budget in ("8 frames", label):
+            return r
+    raise ValueError(f"throughput: unknown method {method!r}; expected one of "
+                     f"{[r.method for r in benchmark_runs(quick=True)]}")
+
+
+def inference_models(preset: str, methods: tuple[str, ...], train_missing: bool = False) -> dict[str, tuple]:
+    """``{method: (model, cfg)}`` in eval mode: the trained model when the cache holds a finished checkpoint
+    (or, with ``train_missing``, after training it), else an untrained one (speed does not depend on weights)."""
+    from adafocus.models.registry import create_model
     from adafocus.train import train
 
-    torch.set_num_threads(threads)
-    runs = [r for r in benchmark_runs() if r.budget in ("8 frames", "P=24,K=4") and
-            (methods is None or r.method in methods)]
-    test = load_split(get_config(preset).data, "test", progress=False)
-    video = test.clips.videos[:batch_size].float() / 255
-    gt = {"gt_boxes": test.clips.boxes[:batch_size], "gt_mask": test.clips.mask[:batch_size]}  # the oracle's
-    models = {}
-    for run in runs:
+    out = {}
+    for method in methods:
+        run = _throughput_run(method)
         cfg = run.config(preset)
-        models[run.method] = (train(run.method, cfg, progress=False).model.eval(), cfg)
-    times: dict[str, list[float]] = {m: [] for m in models}
-    for _ in tqdm(range(repeats), desc="throughput"):
-        for name, (model, _) in models.items():
-            t0 = time.perf_counter()
-            model(video, **gt)
-            times[name].append(time.perf_counter() - t0)
+        if train_missing or is_trained(run, preset):
+            model = train(run.method, cfg, progress=False).model
+        else:
+            model = create_model(run.method, cfg)
+        out[method] = (model.eval(), cfg)
+    return out
+
+
+def clip_batches(clips, batch_size: int, count: int, offset: int = 0) -> list[dict[str, torch.Tensor]]:
+    """``count`` consecutive batches of ``batch_size`` clips of a synthetic split's ``clips`` from clip ``offset``
+    (wrapping around): ``video`` float in [0, 1], ``label``, ``boxes``, ``mask``, as
+    :func:`~adafocus.data.batches.iterate_batches` gives them."""
+    n = len(clips.labels)
+    out = []
+    for b in range(count):
+        idx = torch.arange(offset + b * batch_size, offset + (b + 1) * batch_size) % n
+        out.append({"video": clips.videos[idx].float().div_(255), "label": clips.labels[idx],
+                    "boxes": clips.boxes[idx], "mask": clips.mask[idx]})
+    return out
+
+
+def calibrated_exits(model, cfg: Config, test_pred, rhos: tuple[float, ...] | None = None) -> list:
+    """Uni-AdaFocus's early-exit budgets: for each ``ρ``, thresholds calibrated on the validation split (usable
+    exits only) and what they give on the test split (``test_pred``: the model's test predictions), as
+    :class:`~adafocus.analysis.early_exit.ExitResult` (thresholds, accuracy, expected MACs)."""
+    from adafocus.analysis.early_exit import EXIT_RHOS, evaluate_early_exit, step_costs, usable_exits
+    from adafocus.data.synthetic import load_split
+    from adafocus.evaluate import predict
+
+    with torch.inference_mode():
+        val = predict(model, load_split(cfg.data, "val", progress=False))
+    usable, costs = usable_exits(val.exit_logits, val.labels), step_costs(model, cfg)
+    return [evaluate_early_exit(val.exit_logits, test_pred.exit_logits, test_pred.labels, costs, rho, usable)
+            for rho in (EXIT_RHOS if rhos is None else rhos)]
+
+
+def time_interleaved(runners: dict, clips, batch_size: int, repeats: int, desc: str = "timing") -> dict[Any, list[float]]:
+    """Videos/s of every ``runners[key](batch)``, interleaved: ``repeats`` timed samples, each the same
+    :data:`THROUGHPUT_CLIPS` clips of ``clips`` for every runner (sample ``r``: clips ``32 r .. 32 r + 31``, in
+    batches of ``batch_size``), runners in an order rotated every sample, after one untimed warm-up sample
+    for every runner alike. Runs under ``torch.inference_mode``."""
+    if batch_size < 1 or THROUGHPUT_CLIPS % batch_size:
+        raise ValueError(f"batch sizes must divide {THROUGHPUT_CLIPS}, got {batch_size}")
+    keys = list(runners)
+    samples: dict[Any, list[float]] = {k: [] for k in keys}
+    with torch.inference_mode():
+        for r in tqdm(range(-1, repeats), desc=desc, leave=False):  # r = -1: the warm-up sample, untimed
+            batches = clip_batches(clips, batch_size, THROUGHPUT_CLIPS // batch_size,
+                                   offset=max(r, 0) * THROUGHPUT_CLIPS)
+            shift = max(r, 0) % len(keys)
+            for k in keys[shift:] + keys[:shift]:
+                fn = runners[k]
+                t0 = time.perf_counter()
+                for b in batches:
+                    fn(b)
+                secs = time.perf_counter() - t0
+                if r >= 0:
+                    samples[k].append(THROUGHPUT_CLIPS / secs)
+    return samples
+
+
+def iqr(values: list[float]) -> float:
+    q = torch.tensor(values, dtype=torch.float64).quantile(torch.tensor([0.25, 0.75], dtype=torch.float64))
+    return float(q[1] - q[0])
+
+
+def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None,
+                   batch_sizes: tuple[int, ...] = (32, 1), threads: int | tuple[int, ...] = (2, 1), repeats: int = 5,
+                   early_exit: bool = True, results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
+    """Videos per second of CPU inference, each method beside the full-frame baseline, hard to fool.
+
+    Every method runs its inference copy (:func:`~adafocus.models.inference.optimize_for_inference`,
+    under ``torch.inference_mode``; the same for all). For each thread count and batch size, ``repeats``
+    timed samples, each the same :data:`THROUGHPUT_CLIPS` test clips for every method (sample ``r``: clips
+    ``32 r .. 32 r + 31``, in batches of ``batch_size``), methods interleaved in an order rotated every
+    sample, after one untimed warm-up sample for every method alike. Reported: the median videos/s over
+    the samples and its spread (interquartile range), the speedup over the full-frame baseline at the
+    same threads and batch size, and the hardware efficiency (speedup / MACs ratio: 1 = the seconds
+    fall as the MACs do). With ``early_exit`` (and Uni-AdaFocus among the methods), Uni-AdaFocus with
+    real early exit (:func:`~adafocus.models.exits.exiting_forward`) at each budget of
+    :data:`~adafocus.analysis.early_exit.EXIT_RHOS`, thresholds calibrated on the validation split, is
+    timed in the same loop; its ``gmacs`` and ``accuracy`` are the test split's. Static accuracies are
+    on the whole test split. Writes ``throughput.csv``: method, threads, batch_size, gmacs, accuracy,
+    videos_per_s, spread, speedup_vs_full, hardware_efficiency, early_exit, rho.
+    """
+    from adafocus.data.batches import ground_truth_kwargs
+    from adafocus.data.synthetic import load_split
+    from adafocus.evaluate import inference_macs, predict
+    from adafocus.models.exits import exiting_forward
+    from adafocus.models.inference import optimize_for_inference
+
+    methods = tuple(methods or THROUGHPUT_METHODS)
+    if "full_frame" not in methods:
+        methods = ("full_frame", *methods)
+    thread_counts = (threads,) if isinstance(threads, int) else tuple(threads)
+    data = get_config(preset).data
+    test = load_split(data, "test", progress=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(thread_counts))
+
+    # every method's inference copy, its MACs and test accuracy; Uni-AdaFocus's calibrated exits
+    runners: dict[tuple[str, float], Any] = {}  # (method, rho) -> fn(batch)
+    info: dict[tuple[str, float], dict[str, Any]] = {}
+    nan = float("nan")
+    for name, (model, cfg) in inference_models(preset, methods, train_missing=True).items():
+        fast = optimize_for_inference(model)
+        with torch.inference_mode():
+            pred = predict(fast, test)
+        runners[(name, nan)] = (lambda m: lambda b: m(b["video"], **ground_truth_kwargs(m, b)))(fast)
+        info[(name, nan)] = {"method": name, "gmacs": inference_macs(fast, cfg) / 1e9, "accuracy": pred.accuracy,
+                             "early_exit": False, "rho": nan}
+        if early_exit and name == "uni_adafocus":
+            for r in calibrated_exits(fast, cfg, pred):
+                runners[(name, r.rho)] = (lambda m, t: lambda b: exiting_forward(m, b["video"], t))(fast, r.thresholds)
+                info[(name, r.rho)] = {"method": "uni_adafocus+exit", "gmacs": r.expected_macs / 1e9,
+                                       "accuracy": r.accuracy, "early_exit": True, "rho": r.rho}
+
     rows = []
-    for name, (model, cfg) in models.items():
-        secs = float(torch.tensor(times[name]).median())
-        rows.append({"method": name, "gmacs": inference_macs(model, cfg) / 1e9,
-                     "accuracy": predict(model, test).accuracy, "videos_per_s": batch_size / secs})
+    for nt in thread_counts:
+        torch.set_num_threads(nt)
+        for bs in batch_sizes:
+            desc = f"throughput ({nt} thread{'s' * (nt > 1)}, batch {bs})"
+            for k, v in time_interleaved(runners, test.clips, bs, repeats, desc).items():
+                rows.append({**info[k], "threads": nt, "batch_size": bs,
+                             "videos_per_s": float(torch.tensor(v).median()), "spread": iqr(v)})
+    torch.set_num_threads(before)
+
     df = pd.DataFrame(rows)
-    full = df.loc[df["method"] == "full_frame", "videos_per_s"].iloc[0]
-    df["speedup_vs_full"] = df["videos_per_s"] / full
+    full = df[df["method"] == "full_frame"].set_index(["threads", "batch_size"])
+    ref = df.set_index(["threads", "batch_size"]).index
+    df["speedup_vs_full"] = df["videos_per_s"].values / full.loc[ref, "videos_per_s"].values
+    df["hardware_efficiency"] = df["speedup_vs_full"] / (full.loc[ref, "gmacs"].values / df["gmacs"].values)
+    cols = ["method", "threads", "batch_size", "gmacs", "accuracy", "videos_per_s", "spread", "speedup_vs_full",
+            "hardware_efficiency", "early_exit", "rho"]
+    df = df[cols]
     results_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(results_dir / "throughput.csv", index=False)
-    print(df.to_string(index=False))
+    print(df.round(4).to_string(index=False))
     return df

@@ -2,7 +2,7 @@
 
     data generate|preview   make the synthetic benchmark (cached) / a filmstrip PNG and an mp4
     models                  list the registered models
-    train                   train one model (loads the cached checkpoint when present)
+    train                   train one model (loads the cached checkpoint when present; --recipe paper|cpu|hinted)
     evaluate                test accuracy, MACs and policy metrics of a trained model
     flops                   MACs per component (``--json`` for machine-readable output)
     bench                   the accuracy-vs-MACs benchmark (every method and budget)
@@ -16,10 +16,9 @@ import argparse
 import ast
 import json
 import sys
-from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from adafocus.checks import InputError
+from adafocus.checks import InputError, output_dir
 from adafocus.config import ConfigError, get_config
 
 
@@ -38,11 +37,15 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _config(args: argparse.Namespace):
-    return get_config(args.preset, **_parse_overrides(args.set or []))
+    overrides = _parse_overrides(args.set or [])
+    if getattr(args, "recipe", None) is not None:  # the recipe first: --set switches apply on top of it
+        overrides = {"train.recipe": args.recipe, **overrides}
+    return get_config(args.preset, **overrides)
 
 
 def cmd_data(args: argparse.Namespace) -> int:
     cfg = _config(args)  # before the heavy imports: a bad setting fails at once
+    out = output_dir(args.out, "--out") if args.action == "preview" else None  # '' is not "here"
     from adafocus.data.synthetic import load_splits
 
     if args.action == "generate":
@@ -52,7 +55,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     else:
         from adafocus.data.preview import preview
 
-        paths = preview(cfg.data, Path(args.out))
+        paths = preview(cfg.data, out)
         for kind, path in paths.items():
             print(f"{kind}: {path}")
     return 0
@@ -75,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train(args.model, cfg, retrain=args.retrain)
         d = distributed.current()
         if d.is_main:
-            cols = [c for c in ("stage", "epoch", "train_loss", "train_acc", "val_acc", "seconds")
+            cols = [c for c in ("epoch", "train_loss", "train_acc", "val_acc", "seconds")
                     if c in result.history]
             print(result.history[cols].to_string(index=False))
             print(f"checkpoint: {result.checkpoint}{' (cached)' if result.from_cache else ''}"
@@ -151,10 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser, preset: str = "small") -> None:
-        p.add_argument("--preset", default=preset, help="tiny | small | full (default: %(default)s)")
+    def common(p: argparse.ArgumentParser, preset: str = "small", recipe: bool = False) -> None:
+        p.add_argument("--preset", default=preset, help="tiny | fast | small | full (default: %(default)s)")
         p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
                        help="override a config field, e.g. --set model.patch_size=32 (repeatable)")
+        if recipe:
+            p.add_argument("--recipe", default=None, help="the training signal: cpu (label-free, the default), "
+                           "paper (the official implementation's, label-free) or hinted (an ablation: true "
+                           "boxes and frames in the loss); the same as --set train.recipe=NAME")
 
     p = sub.add_parser("data", help="generate the synthetic benchmark or preview it")
     p.add_argument("action", choices=["generate", "preview"])
@@ -168,13 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (cached by config hash)")
     p.add_argument("--model", default="uni_adafocus")
     p.add_argument("--retrain", action="store_true", help="ignore a cached checkpoint")
-    common(p)
+    common(p, recipe=True)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a trained model on the test split")
     p.add_argument("--model", default="uni_adafocus")
     p.add_argument("--json", action="store_true")
-    common(p)
+    common(p, recipe=True)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("flops", help="MACs per component of a model")
@@ -201,13 +208,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """The errors that mean a bad argument, a bad file or a bad setting, not a bug. A module that
-    was never imported cannot have raised its error, so nothing is imported here."""
-    errors: list[type[BaseException]] = [ConfigError, InputError]
-    for module, name in (("adafocus.data.video", "VideoError"), ("adafocus.train", "CheckpointError")):
+    """The errors that mean a bad argument, a bad file, a bad setting or a run that cannot go on
+    (a loss that diverged, memory that ran out), not a bug. A module that was never imported cannot
+    have raised its error, so nothing is imported here."""
+    errors: list[type[BaseException]] = [ConfigError, InputError, FloatingPointError]
+    for module, name in (("adafocus.data.video", "VideoError"), ("adafocus.fit", "CheckpointError"),
+                         ("adafocus.paths", "CorruptFileError")):
         if module in sys.modules:
             errors.append(getattr(sys.modules[module], name))
     return tuple(errors)
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """A ``MemoryError``, or torch's allocation failure (a ``RuntimeError`` on CPU)."""
+    if isinstance(err, MemoryError):
+        return True
+    oom = getattr(sys.modules.get("torch"), "OutOfMemoryError", None)  # (CUDA, a RuntimeError)
+    if oom is not None and isinstance(err, oom):
+        return True
+    return isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
+
+
+def _one_line(message: str) -> str:
+    """A message on one line: its lines joined (after a colon by a space, else by '; ')."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    out = lines[0] if lines else ""
+    for ln in lines[1:]:
+        out += (" " if out.endswith(":") else "; ") + ln
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -216,9 +244,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except Exception as err:  # a user mistake: one line naming it, no traceback; anything else: a bug
         if isinstance(err, _user_errors()):
-            print(f"error: {err}", file=sys.stderr)
+            message = str(err) or type(err).__name__
+        elif _out_of_memory(err):
+            detail = _one_line(str(err))[:300]
+            message = (f"out of memory{f' ({detail})' if detail else ''}; expected settings that fit this "
+                       "machine: lower train.batch_size, data.num_frames or data.frame_size")
         elif isinstance(err, OSError) and err.filename:  # e.g. an output or cache path that is a file
-            print(f"error: {err.filename}: {err.strerror or err}", file=sys.stderr)
+            message = f"{err.filename}: {err.strerror or err}"
         else:
             raise
+        print(f"error: {_one_line(message)}", file=sys.stderr)
         return 2

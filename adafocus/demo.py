@@ -19,7 +19,7 @@ PAPER_PATCHES = (96, 128, 160, 192)
 
 
 def paper_cost_table(results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
-    """MACs per component at the paper's sizes (DESIGN.md 2), next to the published figures."""
+    """MACs per component at the paper's sizes (docs/design.md, "Costs"), next to the published figures."""
     from adafocus.flops import model_cost
 
     published = {96: 0.7507, 128: 1.3346, 160: 2.0853, 192: 3.0028}

@@ -8,12 +8,15 @@ at 2 FLOPs per MAC. Ops it does not price are added through its ``custom_mapping
 - ``grid_sampler_2d`` (patch extraction): bilinear interpolation = 4 MACs per output element per
   channel, i.e. ``4 * N * C * Ho * Wo`` (nearest 0, bicubic 16),
 - ``upsample_bilinear2d`` (resizing frames for the glance): 4 MACs per output element,
-- ``affine_grid_generator``: each output location's (x, y) is a 3-term dot product, 6 MACs.
+- ``affine_grid_generator``: each output location's (x, y) is a 3-term dot product, 6 MACs,
+- ``avg_pool2d``: ``k_h * k_w`` MACs per output element. The models use it only as the exact 2x
+  resize of the inference path (:func:`adafocus.models.patches.resize_frames`), so it costs what
+  the bilinear resize it replaces costs (4); global pooling (a mean) stays uncounted.
 
-Batch norm, activations, pooling, softmax and additions are not counted, as in the paper.
+Batch norm, activations, global and max pooling, softmax and additions are not counted, as in the paper.
 Because the counter sees what runs, a sample that leaves at an early exit costs only what it ran.
 
-At the paper's sizes this reproduces the published costs (DESIGN.md 2) to the last digit, with
+At the paper's sizes this reproduces the published costs (docs/design.md, "Costs") to the last digit, with
 the backbones' classification layers left out (tested in tests/test_flops.py): MobileNetV2-1.0
 features on one 224² frame = 0.2995 GMACs (with its 1000-class fc it would be 0.3008), ResNet-50
 without its fc on one patch of 96 / 128 / 160 / 192 px = 0.7507 / 1.3346 / 2.0853 / 3.0028 GMACs.
@@ -25,8 +28,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from adafocus.config import Config
+from adafocus.data.batches import ground_truth_kwargs
 
 aten = torch.ops.aten
 
@@ -57,6 +63,12 @@ def _upsample_bilinear2d_flop(*args: Any, out_shape: Any = None, **kwargs: Any) 
     return FLOPS_PER_MAC * BILINEAR_RESIZE_MACS_PER_OUTPUT * _numel(out_shape)
 
 
+def _avg_pool2d_flop(input_shape: Any, kernel_size: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """FLOPs of a ``k_h x k_w`` average pool: ``k_h * k_w`` MACs per output element (4 for the exact 2x resize)."""
+    k = list(kernel_size) if isinstance(kernel_size, (list, tuple)) else [kernel_size]
+    return FLOPS_PER_MAC * int(k[0]) * int(k[-1]) * _numel(out_shape)
+
+
 def _affine_grid_flop(*args: Any, out_shape: Any = None, **kwargs: Any) -> int:
     """FLOPs of affine_grid: output ``(N, Ho, Wo, 2)``, a 3-term dot product per coordinate."""
     return FLOPS_PER_MAC * AFFINE_GRID_MACS_PER_LOCATION * _numel(out_shape[:-1])
@@ -66,6 +78,7 @@ EXTRA_FLOP_FORMULAS: dict[Any, Callable[..., int]] = {
     aten.grid_sampler_2d: _grid_sampler_2d_flop,
     aten.upsample_bilinear2d: _upsample_bilinear2d_flop,
     aten.affine_grid_generator: _affine_grid_flop,
+    aten.avg_pool2d: _avg_pool2d_flop,
 }
 
 
@@ -122,6 +135,19 @@ def count_macs_by_module(module: nn.Module, *inputs: Any, **kwargs: Any) -> dict
     return by_child
 
 
+def dummy_input(cfg: Config, batch: int = 1) -> dict[str, Tensor]:
+    """A batch like :func:`~adafocus.data.batches.iterate_batches`'s for cost counting (costs do not depend on
+    content): zero clips ``video`` ``(batch, T, C, H, W)``, the middle quarter of the frame as the true
+    ``boxes`` ``(batch, T, 4)`` and every frame informative in ``mask`` ``(batch, T)``. Pass the ground truth
+    on with :func:`~adafocus.data.batches.ground_truth_kwargs` (only the oracle reads it)."""
+    d = cfg.data
+    S = d.frame_size
+    box = torch.tensor([S / 4, S / 4, 3 * S / 4, 3 * S / 4])
+    return {"video": torch.zeros(batch, d.num_frames, d.channels, S, S),
+            "boxes": box.expand(batch, d.num_frames, 4).clone(),
+            "mask": torch.ones(batch, d.num_frames, dtype=torch.bool)}
+
+
 def gmacs(macs: int) -> float:
     """MACs in units of 10^9."""
     return macs / 1e9
@@ -132,20 +158,19 @@ def mmacs(macs: int) -> float:
     return macs / 1e6
 
 
-def model_cost(model_name: str, cfg) -> dict[str, Any]:
+def model_cost(model_name: str, cfg: Config) -> dict[str, Any]:
     """MACs per video of a registered model, per component, at ``cfg``'s geometry (no training).
 
-    Components follow the paper's table (DESIGN.md 2): ``glance`` (all glance frames),
+    Components follow the paper's table (docs/design.md, "Costs"): ``glance`` (all glance frames),
     ``spatial_policy``, ``temporal_policy``, ``focus`` (all K patches) and ``focus_per_patch``,
     ``classifier`` (exit MLPs and heads), plus ``patch_extraction`` (resize + grid_sample) for
     whatever runs outside those networks. Returns GMACs and the total.
     """
-    from adafocus.evaluate import dummy_input
     from adafocus.models.registry import create_model
 
     model = create_model(model_name, cfg).eval()
     x = dummy_input(cfg)
-    by_module = count_macs_by_module(model, x.pop("video"), **x)
+    by_module = count_macs_by_module(model, x["video"], **ground_truth_kwargs(model, x))
     names = {"glance": "glance", "spatial_policy": "spatial_policy", "temporal_policy": "temporal_policy",
              "focus": "focus", "classifier": "classifier", "(self)": "patch_extraction"}
     components = {names.get(k, k): gmacs(v) for k, v in by_module.items() if v}

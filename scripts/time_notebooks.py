@@ -1,6 +1,6 @@
 """Run the notebooks top to bottom and record how long each takes.
 
-    python scripts/time_notebooks.py                 # FAST = True (the tiny preset, what CI runs)
+    python scripts/time_notebooks.py                 # FAST = True (the fast preset, what CI runs)
     python scripts/time_notebooks.py --full 04 09    # FAST = False (the small preset, after `make demo`)
 
 The parameters cell is replaced by ``FAST = <mode>`` (as papermill would inject it) and the notebook

@@ -1,7 +1,9 @@
 """Shared fixtures: the tiny config, a few tiny clips, and one small model trained once per session.
 
-Nothing here touches the user's cache: clips are generated in memory and checkpoints go to a
-session temporary folder (``ADAFOCUS_CACHE`` points there too while the session runs).
+Nothing here touches the user's cache: clips are generated in memory, checkpoints go to a session
+temporary folder, and ``ADAFOCUS_CACHE`` points to that folder for the whole session (autouse), so
+that what the library caches by itself (the pretraining's image set, a split loaded with
+``cache=True``) never lands in ``~/.cache/adafocus`` or the repository's ``.cache``.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from adafocus.data.synthetic import SyntheticVideoDataset, generate_clips, load_
 TINY_CLIPS = 8  # clips in the tiny in-memory test split
 # An easier tiny benchmark (no clutter, the object visible in every frame) on which a tiny oracle
 # model learns well above chance in ~10 s, so tests can compare placements on a trained network.
-# The oracle is trained on the exact true boxes (no jitter augmentation): it learns faster.
+# The oracle is trained on the exact true boxes (no jitter augmentation), from random weights (no
+# shared pretraining): it learns faster.
 EASY_OVERRIDES = {"data.clutter": 0.0, "data.informative_fraction": 1.0, "data.num_val": 16,
-                  "model.oracle_jitter": False,
-                  "train.pretrain_epochs": 0, "train.phase1_epochs": 0, "train.phase2_epochs": 10}
+                  "model.oracle_jitter": False, "pretrain.epochs": 0, "train.epochs": 10}
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +30,23 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ADAFOCUS_CACHE", str(path))
         yield path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(session_cache):
+    """Every test runs with ``ADAFOCUS_CACHE`` in the session's temporary folder."""
+    yield session_cache
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    """One intra-op thread, as the trainer uses (``train.num_threads = 1``): small tensors run faster,
+    a busy machine does not slow the tests down, and sums happen in one order. (Several threads are
+    tested on purpose where they matter: tests/test_backbones.py, tests/test_distributed.py.)"""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

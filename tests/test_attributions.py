@@ -90,14 +90,18 @@ def test_occlusion_respects_the_fixed_choices():
     choice = PolicyChoice(torch.tensor([[2, 3]]), torch.tensor([[[4.0, 4.0, 20.0, 20.0], [8.0, 8.0, 24.0, 24.0]]]),
                           torch.tensor([0]))
     assert model.glance_idx.tolist() == [1, 3, 5, 7]
+    # An unused frame changes no input of the network, so its score is zero up to rounding: captum
+    # evaluates the occluded clips in batches of another size than the reference clip, and CPU kernels
+    # may then sum in another order (-3.7e-9 seen on one CPU). The effects of used frames are >= 1.6e-5.
+    zero = 1e-6
     scores = frame_scores(occlusion_time(model, video, target=0, choice=choice), reduce="mean")[0]
-    assert (scores[[0, 4, 6]] == 0).all()
-    assert (scores[[1, 2, 3, 5, 7]] != 0).all()
+    assert scores[[0, 4, 6]].abs().max() < zero, scores
+    assert scores[[1, 2, 3, 5, 7]].abs().min() > 10 * zero, scores
     space = pixel_maps(occlusion_space(model, video, target=0, choice=choice, window=8, stride=8))[0]  # (T, H, W)
-    assert space.shape == (8, 32, 32) and (space[[0, 4, 6]] == 0).all()
+    assert space.shape == (8, 32, 32) and space[[0, 4, 6]].abs().max() < zero
     outside = torch.ones(32, 32, dtype=torch.bool)
     outside[:24, :24] = False  # frame 2's box ends at 20, so 8-px windows beyond 24 never touch it
-    assert space[2][~outside].abs().sum() > 0
+    assert space[2][~outside].abs().sum() > 10 * zero
 
 
 def test_oracle_models_need_their_ground_truth(tiny_cfg, tiny_split):
@@ -139,7 +143,7 @@ def test_gradcam_focus_matches_the_formula(tiny_model, video):
 
     def logits():
         feats = tiny_model.focus(patches.flatten(0, 1)).reshape(B, K, -1)
-        return tiny_model.classify(glance, feats).exit_logits[:, -1]
+        return tiny_model.classify(glance, feats)[:, -1]
 
     ref = reference_gradcam(logits, layer, torch.tensor([1, 1]))  # (B * K, h, w)
     ref = F.interpolate(ref[:, None], size=(P, P), mode="bilinear", align_corners=False).reshape(B, K, P, P)

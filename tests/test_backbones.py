@@ -235,3 +235,34 @@ def test_training_step_reaches_every_parameter() -> None:
     net(torch.randn(4, 3, 16, 16)).square().mean().backward()
     missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing
+
+
+ODD_BATCH_TRAINING = """
+import torch
+from adafocus.config import get_config
+from adafocus.models.registry import create_model
+torch.set_num_threads(2)
+torch.manual_seed(0)
+cfg = get_config("tiny")
+model = create_model("full_frame", cfg).train()  # channels_last focus, a 1x1 stride-2 downsample
+for clips in (1, 3, 9):  # odd batches of frames (full_frame_frames = 4, so also 4, 12, 36) and patches
+    video = torch.rand(clips, cfg.data.num_frames, 3, cfg.data.frame_size, cfg.data.frame_size)
+    model(video).logits.sum().backward()
+    x = torch.rand(2 * clips + 1, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    model.focus(x).sum().backward()
+print("ok")
+"""
+
+
+def test_training_the_channels_last_focus_on_odd_batches_with_two_threads_does_not_crash() -> None:
+    """Seen with torch 2.13.0+cpu (oneDNN, AVX-512, AVX2 and the portable kernels alike): the weight
+    gradient of a 1x1 stride-2 conv in channels_last (the ResNet downsample) with an odd batch and 2
+    threads corrupts the heap (``free(): invalid next size``, a segmentation fault). One thread, or
+    contiguous memory, or MKLDNN off does not. The trainer uses ``train.num_threads`` threads and the
+    tiny preset's K = 3 gives odd batches of patches, so a user who sets 2 threads must not crash.
+    Run in a subprocess: a crash must fail this test, not kill the test session."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", ODD_BATCH_TRAINING], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", (proc.returncode, proc.stderr[-2000:])

@@ -12,6 +12,12 @@ Every case is one pytest param with an id ``<entry point>/<what is wrong>``. A c
 CLI cases run ``python -m adafocus`` in a subprocess and require a non-zero exit status, a one-line
 ``error: ...`` on stderr and no ``Traceback``.
 
+Inputs that real users bring and that must *work* sit beside the errors: annotation files as
+editors and spreadsheets save them (byte-order marks, CRLF, headers, quoting), frames with a little
+resampling overshoot, and two property tests (hypothesis): whatever ``export_clips`` accepts,
+``read_annotations`` reads back as written, and any CSV quoted by Python's csv module reads back.
+A checkpoint carrying a pickled payload (with a correct checksum) is refused and its code never runs.
+
 ``python tests/test_bad_inputs.py`` prints how many cases each entry point has. Cases already
 covered elsewhere are not repeated here: tests/test_config.py (out-of-range fields of the small
 preset), tests/test_video.py (malformed annotation lines, read_frames / video_num_frames on broken
@@ -33,12 +39,16 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import adafocus
 from adafocus.config import ConfigError, get_config
 from adafocus.data.export import export_clips, write_mp4
 from adafocus.data.synthetic import ClipSet, generate_clip, generate_clips, load_split
-from adafocus.data.video import (VideoError, VideoFolderDataset, check_video, read_frames, resize_frames)
+from adafocus.data.video import (VideoError, VideoFolderDataset, check_video, read_annotations, read_frames,
+                                  resize_frames)
+from adafocus.paths import checked_torch_load, checked_torch_save
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = Path(adafocus.__file__).resolve().parent
@@ -46,6 +56,7 @@ HAS_DECORD = importlib.util.find_spec("decord") is not None
 BACKENDS = ["av", "auto"] + (["decord"] if HAS_DECORD else [])
 TINY = get_config("tiny")
 T, C, S = TINY.data.num_frames, TINY.data.channels, TINY.data.frame_size  # 8, 3, 32
+SECTIONS_MSG = "expected one of 'data.<field>', 'model.<field>', 'train.<field>', 'pretrain.<field>'"
 
 torch.set_num_threads(1)
 
@@ -66,6 +77,36 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 def zero_bytes(path: Path) -> Path:
     path.write_bytes(b"")
     return path
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def symlink_loop(path: Path) -> Path:
+    """``path`` as a symbolic link to itself."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(path.name, path)
+    return path
+
+
+def broken_link(path: Path) -> Path:
+    """``path`` as a symbolic link to a file that does not exist."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(path.parent / "nowhere", path)
+    return path
+
+
+def no_training():
+    """The tiny preset with every ``*epochs`` field of its training sections at 0: the trainer only
+    saves the initial weights."""
+    import dataclasses
+
+    zeros = {f"{section}.{f.name}": 0 for section in ("train", "pretrain") if hasattr(TINY, section)
+             for f in dataclasses.fields(getattr(TINY, section)) if f.name.endswith("epochs")}
+    return get_config("tiny", **zeros)
 
 
 def tree(root: Path) -> set[str]:
@@ -129,7 +170,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Any]:
     from adafocus.train import train
 
     root = tmp_path_factory.mktemp("checkpoints")
-    cfg = get_config("tiny", **{"train.pretrain_epochs": 0, "train.phase1_epochs": 0, "train.phase2_epochs": 0})
+    cfg = no_training()
     train_split = SyntheticVideoDataset(generate_clips(cfg.data, "train", range(2), progress=False), cfg.data, "train")
     key = "badinputs0"
     good = train("glance_only", cfg, {"train": train_split}, progress=False, checkpoint_dir=root, key=key).checkpoint
@@ -141,9 +182,50 @@ def checkpoints(tmp_path_factory) -> dict[str, Any]:
     (broken / "truncated.pt").write_bytes(data[: len(data) // 2])
     (broken / "directory.pt").mkdir()
     torch.save([1, 2, 3], broken / "list.pt")
+    marker = root / "payload-ran"
+    state = checked_torch_load(good)
+    plant_checkpoint(broken / "payload.pt", {**state, "history": [Payload(marker)]})
+    plant_checkpoint(broken / "payload_outer.pt", state, outer_extra=Payload(marker))
+    plant_checkpoint(broken / "payload_numpy.pt", {**state, "history": [{"val_acc": np.float64(0.5)}]})
+    checked_torch_save({k: v for k, v in state.items() if k != "model"}, broken / "no_model.pt")
+    checked_torch_save({**state, "done": "yes"}, broken / "done_str.pt")
+    symlink_loop(broken / "loop.pt")
+    forged = root / "forged"  # a finished glance_only checkpoint saved under uni_adafocus's name
+    checked_torch_save({**state, "model_name": "uni_adafocus"}, forged / f"uni_adafocus-tiny-{key}.pt")
     return {"cfg": cfg, "key": key, "ckpt_good": good, "ckpt_zero": broken / "zero.pt",
             "ckpt_text": broken / "text.pt", "ckpt_truncated": broken / "truncated.pt",
-            "ckpt_directory": broken / "directory.pt", "ckpt_list": broken / "list.pt"}
+            "ckpt_directory": broken / "directory.pt", "ckpt_list": broken / "list.pt",
+            "ckpt_payload": broken / "payload.pt", "ckpt_payload_outer": broken / "payload_outer.pt",
+            "ckpt_payload_numpy": broken / "payload_numpy.pt", "ckpt_no_model": broken / "no_model.pt",
+            "ckpt_done_str": broken / "done_str.pt", "ckpt_loop": broken / "loop.pt", "ckpt_forged_dir": forged,
+            "marker": marker, "train_split": train_split}
+
+
+class Payload:
+    """Unpickling this object writes ``marker``: what an attacker's checkpoint would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "arbitrary code ran while loading a checkpoint\n"))
+
+
+def plant_checkpoint(path: Path, payload_obj: object, outer_extra: object = None) -> None:
+    """A checkpoint in the checked format with a *correct* SHA-256, built by hand (checked_torch_save
+    refuses such objects): the checksum is no defence, anyone can write a matching one."""
+    import hashlib
+    import io
+
+    from adafocus.paths import CHECKED_FORMAT
+
+    buf = io.BytesIO()
+    torch.save(payload_obj, buf)
+    payload = buf.getvalue()
+    wrapper = {"format": CHECKED_FORMAT, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}
+    if outer_extra is not None:
+        wrapper["note"] = outer_extra
+    torch.save(wrapper, path)
 
 
 @pytest.fixture()
@@ -162,9 +244,22 @@ def cfg_with(**overrides):
 CONFIG_CASES = [
     case("get_config/preset-not-a-string", lambda e: get_config(["tiny"]), ConfigError, "preset", "expected one of"),
     case("get_config/preset-none", lambda e: get_config(None), ConfigError, "preset", "got None"),
-    case("get_config/override-not-dotted", cfg_with(patch_size=32), ConfigError, "'patch_size'", "expected 'data."),
+    case("get_config/override-not-dotted", cfg_with(patch_size=32), ConfigError, "'patch_size'", SECTIONS_MSG),
     case("get_config/override-unknown-section", cfg_with(**{"optim.lr": 1.0}), ConfigError, "'optim.lr'",
-         "expected 'data."),
+         SECTIONS_MSG),
+    case("get_config/override-removed-field", cfg_with(**{"train.pretrain_epochs": 1}), ConfigError,
+         "train has no field 'pretrain_epochs'", "'epochs'"),
+    case("get_config/override-removed-phase", cfg_with(**{"train.phase2_epochs": 6}), ConfigError,
+         "train has no field 'phase2_epochs'", "'epochs'"),
+    # the training signal: one switch, three names
+    case("train.recipe/unknown", cfg_with(**{"train.recipe": "nope"}), ConfigError, "train.recipe",
+         "expected one of ['cpu', 'hinted', 'paper']", "'nope'"),
+    case("train.recipe/case", cfg_with(**{"train.recipe": "Paper"}), ConfigError, "train.recipe",
+         "['cpu', 'hinted', 'paper']", "'Paper'"),
+    case("train.recipe/none", cfg_with(**{"train.recipe": None}), ConfigError, "train.recipe",
+         "['cpu', 'hinted', 'paper']", "None"),
+    case("config.replace/unknown-recipe", lambda e: TINY.replace(**{"train.recipe": "ablation"}), ConfigError,
+         "train.recipe", "['cpu', 'hinted', 'paper']", "'ablation'"),
     # wrong types
     case("model.patch_size/str", cfg_with(**{"model.patch_size": "big"}), ConfigError, "model.patch_size",
          "expected an int", "'big'"),
@@ -227,8 +322,17 @@ CONFIG_CASES = [
     case("data.speed/negative", cfg_with(**{"data.speed": -1.0}), ConfigError, "data.speed", "[0, frame_size/4"),
     case("train.batch_size/negative", cfg_with(**{"train.batch_size": -1}), ConfigError, "train.batch_size",
          ">= 1"),
-    case("train.pretrain_epochs/negative", cfg_with(**{"train.pretrain_epochs": -1}), ConfigError,
-         "train.pretrain_epochs", "non-negative"),
+    case("train.epochs/negative", cfg_with(**{"train.epochs": -1}), ConfigError, "train.epochs", "non-negative"),
+    case("pretrain.epochs/negative", cfg_with(**{"pretrain.epochs": -1}), ConfigError, "pretrain.epochs",
+         "non-negative"),
+    case("pretrain.images/negative", cfg_with(**{"pretrain.images": -10}), ConfigError, "pretrain.images",
+         "[0, 1000000]"),
+    case("pretrain.image_size/str", cfg_with(**{"pretrain.image_size": "32"}), ConfigError, "pretrain.image_size",
+         "expected an int", "'32'"),
+    case("pretrain.lr/nan", cfg_with(**{"pretrain.lr": float("nan")}), ConfigError, "pretrain.lr",
+         "expected a finite number", "nan"),
+    case("train.temporal_draws/zero", cfg_with(**{"train.temporal_draws": 0}), ConfigError, "train.temporal_draws",
+         "[1, 1024]"),
     case("train.num_threads/zero", cfg_with(**{"train.num_threads": 0}), ConfigError, "train.num_threads", ">= 1"),
     case("train.weight_decay/negative", cfg_with(**{"train.weight_decay": -0.1}), ConfigError,
          "train.weight_decay", "non-negative"),
@@ -249,6 +353,32 @@ CONFIG_CASES = [
          "model.num_classes", "(4)"),
     case("config.replace/str", lambda e: TINY.replace(**{"model.box_max": "20"}), ConfigError, "model.box_max",
          "expected an int"),
+    # beyond a sane range, or beyond what this machine can allocate (issue 13)
+    case("train.lr/1e30", cfg_with(**{"train.lr": 1e30}), ConfigError, "train.lr", "<= 10", "1e+30"),
+    case("train.lr/1e300", cfg_with(**{"train.lr": 1e300}), ConfigError, "train.lr", "<= 10", "1e+300"),
+    case("train.lr_classifier/huge", cfg_with(**{"train.lr_classifier": 1e6}), ConfigError, "train.lr_classifier",
+         "<= 1000"),
+    case("train.weight_decay/huge", cfg_with(**{"train.weight_decay": 5.0}), ConfigError, "train.weight_decay",
+         "<= 1"),
+    case("train.center_supervision/huge", cfg_with(**{"train.center_supervision": 1e300}), ConfigError,
+         "train.center_supervision", "<= 1e6"),
+    case("train.grad_clip/negative", cfg_with(**{"train.grad_clip": -1.0}), ConfigError, "train.grad_clip",
+         "non-negative"),
+    case("train.seed/too-large", cfg_with(**{"train.seed": 2**40}), ConfigError, "train.seed", "below 2**32"),
+    case("train.batch_size/huge", cfg_with(**{"train.batch_size": 10**7}), ConfigError, "train.batch_size",
+         "<= 65536"),
+    case("train.num_threads/huge", cfg_with(**{"train.num_threads": 10**6}), ConfigError, "train.num_threads",
+         "<= 1024"),
+    case("data.num_frames/a-billion", cfg_with(**{"data.num_frames": 10**9}), ConfigError, "data.num_frames",
+         "machine's memory", "1000000000"),
+    case("data.frame_size/100000", cfg_with(**{"data.frame_size": 100_000}), ConfigError, "data.frame_size",
+         "machine's memory", "100000²"),
+    case("data.num_train/a-billion-clips", cfg_with(**{"data.num_train": 10**9}), ConfigError, "data.num_train",
+         "machine's memory"),
+    case("model.hidden_dim/huge", cfg_with(**{"model.hidden_dim": 10**7}), ConfigError, "model.hidden_dim",
+         "<= 65536"),
+    case("model.focus_widths/huge", cfg_with(**{"model.focus_widths": (8, 16, 16, 10**7)}), ConfigError,
+         "model.focus_widths", "<= 65536"),
 ]
 
 
@@ -305,11 +435,13 @@ def test_synthetic(env, call, error, words):
 
 
 def dataset(e, lines: list[str], name: str = "ann.csv", classes_txt: list[str] | None = None,
-            **kwargs) -> VideoFolderDataset:
+            classes_bytes: bytes | None = None, **kwargs) -> VideoFolderDataset:
     """A dataset of the annotation ``lines`` written to ``tmp/name`` (with a classes.txt beside it)."""
     ann = write_lines(e.tmp / name, lines)
     if classes_txt is not None:
         write_lines(ann.parent / "classes.txt", classes_txt)
+    if classes_bytes is not None:
+        write_bytes(ann.parent / "classes.txt", classes_bytes)
     return VideoFolderDataset(ann, num_frames=4, frame_size=16, **kwargs)
 
 
@@ -418,12 +550,188 @@ VIDEO_CASES = VIDEO_FILE_CASES + [
          "size", "an int >= 1", "0"),
     case("resize_frames/channels-two", lambda e: resize_frames(np.zeros((2, 8, 8, 3), np.uint8), 8, channels=2),
          VideoError, "channels", "1 or 3", "2"),
+    # annotation files as users write them (issue 13)
+    case("dataset/csv-unbalanced-quote",
+         lambda e: dataset(e, ["path,label", f'"{e.good},cat', f"{e.good},dog"], classes=["cat", "dog"]),
+         VideoError, "{tmp}/ann.csv:2", "unbalanced quote"),
+    case("dataset/csv-unbalanced-quote-in-label",
+         lambda e: dataset(e, ["path,label", f'{e.good},"cat', f"{e.good},dog"], classes=["cat", "dog"]),
+         VideoError, "{tmp}/ann.csv:2", "unbalanced quote", "never closed"),
+    case("dataset/csv-text-after-closing-quote",
+         lambda e: dataset(e, ["path,label", f'{e.good},"ca"t'], classes=["cat", "dog"]), VideoError,
+         "{tmp}/ann.csv:2", "after the closing quote"),
+    case("dataset/conflicting-labels-csv",
+         lambda e: dataset(e, ["path,label", f"{e.good},cat", f"{e.good},dog"]), VideoError,
+         "{tmp}/ann.csv:3", "'dog' here but 'cat' at line 2", "one label per video"),
+    case("dataset/conflicting-labels-same-file-two-spellings",
+         lambda e: dataset(e, ["clip.mp4 0", "./clip.mp4 1"], name="ann.txt"), VideoError,
+         "{tmp}/ann.txt:2", "'1' here but '0' at line 1"),
+    case("dataset/integer-label-a-billion",
+         lambda e: dataset(e, [f"{e.good} 3", f"{e.good} 1000000000"], name="ann.txt"), VideoError,
+         "{tmp}/ann.txt:2", "far beyond the 2 entries", "expected labels below 1000", "classes.txt"),
+    case("dataset/integer-label-5000-digits",
+         lambda e: dataset(e, [f"{e.good} {'9' * 5000}"], name="ann.txt"), VideoError, "{tmp}/ann.txt:1",
+         "far beyond"),
+    case("dataset/num_frames-5000-digits-then-huge-label",
+         lambda e: dataset(e, [f"{e.good} {'7' * 5000} 10000000"], name="ann.txt"), VideoError,
+         "{tmp}/ann.txt:1", "far beyond"),
+    case("dataset/utf16-annotation-file",
+         lambda e: VideoFolderDataset(write_bytes(e.tmp / "ann.csv", "path,label\nx.mp4,cat\n".encode("utf-16"))),
+         VideoError, "{tmp}/ann.csv", "UTF-16", "expected UTF-8"),
+    case("dataset/classes.txt-not-utf8",
+         lambda e: dataset(e, ["path,label", f"{e.good},cat"], name="latin/ann.csv",
+                           classes_bytes="caf\xe9\nthé\n".encode("latin-1")),
+         VideoError, "{tmp}/latin/classes.txt", "not a text file"),
+    case("dataset/classes.txt-duplicates",
+         lambda e: dataset(e, ["path,label", f"{e.good},cat"], name="dup/ann.csv", classes_txt=["cat", "dog", "cat"]),
+         VideoError, "{tmp}/dup/classes.txt", "duplicates ['cat']"),
+    # paths that exist as links but cannot be opened (issue 13)
+    case("dataset/annotation-file-is-a-symlink-loop", lambda e: VideoFolderDataset(symlink_loop(e.tmp / "ann.csv")),
+         VideoError, "{tmp}/ann.csv", "symbolic link loop"),
+    case("dataset/annotation-file-is-a-broken-link",
+         lambda e: VideoFolderDataset(broken_link(e.tmp / "ann.csv")), VideoError, "{tmp}/ann.csv",
+         "broken symbolic link"),
+    case("dataset/video_root-is-a-symlink-loop",
+         lambda e: VideoFolderDataset(e.good_ann, video_root=symlink_loop(e.tmp / "root")), VideoError,
+         "{tmp}/root", "symbolic link loop"),
+    case("dataset/listed-video-is-a-symlink-loop",
+         lambda e: dataset(e, ["path,label", f"{symlink_loop(e.tmp / 'v.mp4')},0"]), VideoError, "{tmp}/v.mp4",
+         "symbolic link loop"),
+    case("check_video/symlink-loop", lambda e: check_video(symlink_loop(e.tmp / "v.mp4")), VideoError,
+         "{tmp}/v.mp4", "symbolic link loop", "expected an existing video file"),
+    case("dataset/annotation-path-empty-string", lambda e: VideoFolderDataset(""), VideoError, "annotation_file",
+         "expected a path", "''"),
+    case("dataset/annotation-path-unknown-user", lambda e: VideoFolderDataset("~no_such_user_13/ann.csv"),
+         VideoError, "annotation_file", "cannot expand", "~no_such_user_13"),
 ]
 
 
 @pytest.mark.parametrize("call, error, words", VIDEO_CASES)
 def test_video(env, call, error, words):
     expect_clear_error(env, call, error, words)
+
+
+# Annotation files as editors and spreadsheets save them: each must read as the plain file does.
+# (files: name -> bytes; expected: [(relative path, class index)], class names)
+BOM = b"\xef\xbb\xbf"
+ANNOTATION_RESULTS = [
+    pytest.param({"a.csv": BOM + b"path,label\na.mp4,cat\nb.mp4,dog\n"}, [("a.mp4", 0), ("b.mp4", 1)],
+                 ["cat", "dog"], id="csv-with-byte-order-mark"),
+    pytest.param({"a.csv": b"path,label\r\na.mp4,cat\r\nb.mp4,dog\r\n"}, [("a.mp4", 0), ("b.mp4", 1)],
+                 ["cat", "dog"], id="csv-with-crlf"),
+    pytest.param({"a.csv": BOM + b"path,label\r\na.mp4,cat\r\nb.mp4,dog"}, [("a.mp4", 0), ("b.mp4", 1)],
+                 ["cat", "dog"], id="csv-excel-bom-crlf-no-final-newline"),
+    pytest.param({"a.csv": b"path,label\ra.mp4,cat\rb.mp4,dog\r"}, [("a.mp4", 0), ("b.mp4", 1)],
+                 ["cat", "dog"], id="csv-with-old-mac-line-ends"),
+    pytest.param({"a.txt": BOM + b"a.mp4 1\r\nb.mp4 0\r\n"}, [("a.mp4", 1), ("b.mp4", 0)], ["0", "1"],
+                 id="list-with-bom-and-crlf"),
+    pytest.param({"a.txt": b"path label\na.mp4 cat\nb.mp4 dog\n"}, [("a.mp4", 0), ("b.mp4", 1)], ["cat", "dog"],
+                 id="list-with-header-path-label"),
+    pytest.param({"a.txt": b"# my videos\nvideo num_frames class\na.mp4 30 2\n"}, [("a.mp4", 2)], ["0", "1", "2"],
+                 id="list-with-comment-and-header-video-num_frames-class"),
+    pytest.param({"a.txt": b"a.mp4 cat\n", "classes.txt": BOM + b"dog\r\ncat\r\n"}, [("a.mp4", 1)],
+                 ["dog", "cat"], id="classes.txt-with-bom-and-crlf"),
+    pytest.param({"a.csv": b"path , label\n a.mp4 , cat \nb.mp4, \"dog\"\n"}, [("a.mp4", 0), ("b.mp4", 1)],
+                 ["cat", "dog"], id="csv-spaces-around-fields"),
+    pytest.param({"a.csv": b'path,label\n"a.mp4" ,"cat" \n'}, [("a.mp4", 0)], ["cat"],
+                 id="csv-spaces-after-closing-quotes"),
+    pytest.param({"a.csv": b'path,label\n"#1.mp4",cat\n#2.mp4,dog\n'}, [("#1.mp4", 0)], ["cat"],
+                 id="csv-quoted-path-starting-with-hash-is-a-path"),
+    pytest.param({"a.csv": b'path,label\n"a, b.mp4","big ""cat"""\n'}, [("a, b.mp4", 0)], ['big "cat"'],
+                 id="csv-quoted-comma-and-quotes"),
+    pytest.param({"a.csv": b"# exported 2024\n\npath,label\na.mp4,cat\n"}, [("a.mp4", 0)], ["cat"],
+                 id="csv-comment-before-header"),
+    pytest.param({"a.csv": b"path,label\na.mp4,cat\n./a.mp4,cat\n"}, [("a.mp4", 0), ("a.mp4", 0)], ["cat"],
+                 id="same-video-twice-with-the-same-label"),
+    pytest.param({"a.csv": "path,label\nvidéo ☃.mp4,chat noir\n".encode()}, [("vidéo ☃.mp4", 0)], ["chat noir"],
+                 id="csv-unicode-path-and-label"),
+    pytest.param({"a.txt": b"a.mp4 0\nb.mp4 999\n"}, [("a.mp4", 0), ("b.mp4", 999)], [str(i) for i in range(1000)],
+                 id="list-sparse-integer-labels-within-the-limit"),
+]
+
+
+@pytest.mark.parametrize("files, expected, names", ANNOTATION_RESULTS)
+def test_annotation_files_read_correctly(tmp_path, files, expected, names):
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    ann = next(name for name in files if name != "classes.txt")
+    items, got_names = read_annotations(tmp_path / ann)
+    assert [(os.path.normpath(p.relative_to(tmp_path)), k) for p, k in items] == expected
+    assert got_names == names
+
+
+# Whatever export_clips accepts, read_annotations reads back as written; whatever it refuses, it
+# refuses before writing anything. Names and folder names over all of unicode (control characters,
+# line and paragraph separators, quotes, commas, '#', digits, byte-order marks included).
+NAME = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8) | st.sampled_from(
+    ["cat", "1", "0", "#x", '"q"', "a,b", " a", "a\nb", "a\u2028b", "\ufeffa", "é", "path", "label", "a b", "-1"])
+FOLDER = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1,
+                 max_size=12).filter(lambda n: n not in (".", ".."))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(names=st.lists(NAME, min_size=1, max_size=4), fmt=st.sampled_from(["csv", "list"]),
+       picks=st.lists(st.integers(0, 3), min_size=1, max_size=3), folder=FOLDER, named=st.booleans())
+def test_export_then_read_gives_back_the_same_names_and_labels(names, fmt, picks, folder, named):
+    import tempfile
+
+    import adafocus.data.export as E
+    from adafocus.data.video import class_name_problem
+
+    labels = [k % len(names) for k in picks]
+    clips = np.zeros((len(labels), 1, 3, 2, 2), np.uint8)
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(E, "write_mp4", lambda clip, path, **kw: Path(path).write_bytes(b"stub"))  # names, not codecs
+        out = Path(tmp) / folder / "export"
+        kwargs = {"class_names": names} if named else {}
+        ok = not named or (all(class_name_problem(n, fmt) is None for n in names) and len(set(names)) == len(names))
+        if not ok:
+            with pytest.raises(ValueError, match="class_names"):
+                export_clips(clips, labels, out, fmt=fmt, **kwargs)
+            assert not out.exists()
+            return
+        ann = export_clips(clips, labels, out, fmt=fmt, **kwargs)
+        items, got = read_annotations(ann)
+        assert [k for _, k in items] == labels
+        assert [p for p, _ in items] == [out / f"videos/clip_{i:06d}.mp4" for i in range(len(labels))]
+        assert all(p.exists() for p, _ in items)
+        if named:
+            assert got == names
+        else:
+            assert got == [str(i) for i in range(max(labels) + 1)]
+
+
+SEGMENT = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/"), min_size=1,
+                  max_size=8).filter(lambda n: n not in (".", ".."))
+
+
+@settings(max_examples=150, deadline=None)
+@given(paths=st.lists(st.lists(SEGMENT, min_size=1, max_size=3).map("/".join), min_size=1, max_size=4, unique=True)
+       .filter(lambda ps: all(p == p.strip() for p in ps)),
+       names=st.lists(NAME, min_size=1, max_size=3, unique=True), data=st.data())
+def test_a_csv_written_by_the_csv_module_reads_back(paths, names, data):
+    """Any paths and class names, quoted by Python's csv module (QUOTE_ALL, so a path may start with
+    '#'), with the names passed as ``classes``: read_annotations gives them back exactly."""
+    import csv
+    import io
+    import tempfile
+
+    from adafocus.data.video import class_name_problem
+
+    names = [n for n in names if class_name_problem(n) is None]
+    if not names:
+        return
+    labels = [data.draw(st.integers(0, len(names) - 1)) for _ in paths]
+    text = io.StringIO()
+    writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow(["path", "label"])
+    writer.writerows([p, names[k]] for p, k in zip(paths, labels))
+    with tempfile.TemporaryDirectory() as tmp:
+        ann = Path(tmp) / "a.csv"
+        ann.write_bytes(BOM + text.getvalue().encode())
+        items, got = read_annotations(ann, classes=names)
+    assert got == names
+    assert items == [(Path(tmp) / p, k) for p, k in zip(paths, labels)]
 
 
 # ------------------------------------------------------------------------------------------- export
@@ -444,8 +752,25 @@ EXPORT_CASES = [
     case("export/crf-negative", export_to(crf=-1), ValueError, "crf", "an int in [0, 51]", "-1"),
     case("export/crf-str", export_to(crf="high"), ValueError, "crf", "an int in [0, 51]", "'high'"),
     case("export/fps-zero", export_to(fps=0), ValueError, "fps", "an int >= 1", "0"),
-    case("export/class-name-with-comma", export_to(class_names=["a,b", "c"]), ValueError, "class_names",
-         "without commas", "'a,b'"),
+    case("export/class-name-with-newline", export_to(class_names=["a\nb", "c"]), ValueError, "class_names",
+         "'a\\nb'", "control character"),
+    case("export/class-name-with-tab", export_to(class_names=["a\tb", "c"]), ValueError, "class_names",
+         "'a\\tb'", "control character"),
+    case("export/class-name-with-byte-order-mark", export_to(class_names=["\ufeffcat", "dog"]), ValueError,
+         "class_names", "control character"),
+    case("export/class-name-with-surrounding-space", export_to(class_names=[" cat", "dog"]), ValueError,
+         "class_names", "' cat'", "leading or trailing whitespace"),
+    case("export/class-name-empty", export_to(class_names=["", "dog"]), ValueError, "class_names", "empty"),
+    case("export/class-name-with-space-list-format", export_to(class_names=["big cat", "dog"], fmt="list"),
+         ValueError, "class_names", "'big cat'", "fmt='csv'"),
+    case("export/class-names-duplicates", export_to(class_names=["cat", "cat"]), ValueError, "class_names",
+         "unique", "['cat']"),
+    case("export/class-names-empty-list", export_to(class_names=[], labels=[0, 0]), ValueError, "class_names",
+         "at least one"),
+    case("export/label-a-billion-without-names", export_to(labels=[0, 10**9]), ValueError, "labels",
+         "below 1000", "class_names"),
+    case("export/out_dir-empty-string", lambda e: export_clips(CLIPS, [0, 1], ""), ValueError, "out_dir",
+         "expected a path", "''"),
     case("export/class_names-is-a-string", export_to(class_names="ab"), ValueError, "class_names",
          "a list of class names", "'ab'"),
     case("export/no-clips", export_to(videos=CLIPS[:0], labels=[]), ValueError, "videos", "at least one clip"),
@@ -470,6 +795,25 @@ def test_export_leaves_nothing_behind(env, call, error, words):
     expect_clear_error(env, call, error, words)
     assert tree(env.tmp) == before, f"left behind: {sorted(tree(env.tmp) - before)}"
     assert env.a_file.read_bytes() == a_file
+
+
+EXPORT_LINK_CASES = [  # (what the link is, the out_dir under tmp; its first part is the link)
+    pytest.param("loop", "out", "symbolic link loop", id="export/out_dir-is-a-symlink-loop"),
+    pytest.param("loop", "loop/clips", "symbolic link loop", id="export/out_dir-under-a-symlink-loop"),
+    pytest.param("broken", "out", "broken symbolic link", id="export/out_dir-is-a-broken-link"),
+    pytest.param("broken", "out/clips", "broken symbolic link", id="export/out_dir-under-a-broken-link"),
+]
+
+
+@pytest.mark.parametrize("kind, out, words", EXPORT_LINK_CASES)
+def test_export_into_a_link_that_leads_nowhere(env, kind, out, words):
+    """A self-referencing (or dangling) output folder: its own message, not a raw FileExistsError."""
+    link = env.tmp / out.split("/")[0]
+    symlink_loop(link) if kind == "loop" else broken_link(link)
+    before = tree(env.tmp)
+    expect_clear_error(env, lambda e: export_clips(CLIPS, [0, 1], e.tmp / out), ValueError,
+                       (f"{link} is a {words}", "expected a folder to write into"))
+    assert tree(env.tmp) == before
 
 
 def test_export_failing_midway_leaves_nothing_behind(env, monkeypatch):
@@ -574,7 +918,23 @@ MODEL_CASES = [
          "registered models", "'resnet'"),
     case("create_model/name-none", lambda e: _create(None, TINY), ConfigError, "model", "registered models",
          "None"),
+    # values outside [0, 1] (issue 13): one aminmax per call, a message naming both usual causes
+    case("forward/0-255-pixels-as-float", forward(lambda: video() * 255), ValueError, "video",
+         "expected values in [0, 1]", "looks like 0-255 pixels", "ImageNet-normalised"),
+    case("forward/imagenet-normalised", forward(lambda: (video() - 0.45) / 0.225), ValueError, "video",
+         "expected values in [0, 1]", "looks like normalised frames", "0-255 pixels"),
+    case("forward/minus-one-to-one", forward(lambda: video() * 2 - 1), ValueError, "video", "[0, 1]",
+         "normalised"),
+    case("forward/one-bright-pixel", forward(lambda: with_value(3.0)), ValueError, "video", "[0, 1]", "3]"),
+    case("exiting_forward/0-255-pixels", lambda e: _exiting(e.model, video() * 255), ValueError, "video",
+         "0-255 pixels"),
 ]
+
+
+def _exiting(model, x):
+    from adafocus.models.exits import exiting_forward
+
+    return exiting_forward(model, x, torch.full((model.classifier.num_exits,), 2.0))
 
 
 def _create(name, cfg):
@@ -587,6 +947,17 @@ def _create(name, cfg):
 def test_model(env, model, call, error, words):
     env.model = model
     expect_clear_error(env, call, error, words)
+
+
+@pytest.mark.parametrize("lo, hi", [(0.0, 1.0), (-0.02, 1.03), (0.0, 0.0), (1.0, 1.0)],
+                         ids=["exactly-0-and-1", "resampling-overshoot", "all-black", "all-white"])
+def test_model_accepts_frames_in_range(model, lo, hi):
+    """[0, 1], and the small overshoot of bicubic or antialiased resampling, are accepted."""
+    x = video()
+    x[0, 0, 0, 0, 0], x[1, -1, -1, -1, -1] = lo, hi
+    x = x.clamp(lo, hi) if lo == hi else x
+    with torch.no_grad():
+        assert model(x).logits.shape == (2, TINY.model.num_classes)
 
 
 # ------------------------------------------------------------------------------------------- cost, evaluation
@@ -653,13 +1024,129 @@ CHECKPOINT_CASES = [
          "{ckpt_good}", "'glance_only'", "expected model 'oracle'"),
     case("load_checkpoint/another-config", _load("ckpt_good", key="0123456789ab"), None,
          "{ckpt_good}", "expected model 'glance_only' with config hash '0123456789ab'"),
+    # files that need arbitrary unpickling are refused, whatever their checksum (issue 13)
+    case("load_checkpoint/pickled-object-in-payload", _load("ckpt_payload"), None, "{ckpt_payload}",
+         "refused to load", "pickled Python objects", "can run code", "weights_only=True"),
+    case("load_checkpoint/pickled-object-in-wrapper", _load("ckpt_payload_outer"), None, "{ckpt_payload_outer}",
+         "refused to load", "Unsupported global"),
+    case("load_checkpoint/numpy-scalar-in-metadata", _load("ckpt_payload_numpy"), None, "{ckpt_payload_numpy}",
+         "refused to load", "numpy"),
+    case("load_checkpoint/no-weights", _load("ckpt_no_model"), None, "{ckpt_no_model}", "malformed fields",
+         "model (NoneType)"),
+    case("load_checkpoint/done-is-a-string", _load("ckpt_done_str"), None, "{ckpt_done_str}", "done (str)"),
+    case("load_checkpoint/symlink-loop", _load("ckpt_loop"), None, "{ckpt_loop}", "symbolic link loop"),
+    case("train/another-model's-weights-under-its-name",
+         lambda e: _train("uni_adafocus", e.cfg, {"train": e.train_split}, e.ckpt_forged_dir, e.key), None,
+         "{ckpt_forged_dir}/uni_adafocus-tiny-badinputs0.pt", "weights do not fit model 'uni_adafocus'", "delete it"),
 ]
+
+
+def _train(model_name, cfg, splits, checkpoint_dir, key=None):
+    from adafocus.train import train
+
+    return train(model_name, cfg, splits, progress=False, checkpoint_dir=checkpoint_dir, key=key)
 
 
 @pytest.mark.parametrize("call, error, words", CHECKPOINT_CASES)
 def test_checkpoint(env, checkpoints, call, error, words):
     env.paths.update(checkpoints)  # every case must raise CheckpointError naming the file
+    vars(env).update(checkpoints)
     expect_clear_error(env, call, _checkpoint_error(), words)
+    assert not checkpoints["marker"].exists(), "the checkpoint's payload ran"
+
+
+@pytest.mark.parametrize("name", ["ckpt_payload", "ckpt_payload_outer"])
+def test_a_planted_payload_never_runs_but_would_with_weights_only_false(checkpoints, name):
+    """The payload is live (plain ``torch.load`` runs it); the package refuses the file before it can."""
+    import io
+
+    from adafocus.paths import CorruptFileError
+
+    marker = checkpoints["marker"]
+    for _ in range(2):
+        with pytest.raises(CorruptFileError, match="refused to load"):
+            checked_torch_load(checkpoints[name])
+    assert not marker.exists()
+    try:  # the control: what torch.load(weights_only=False), the old code, did with the same file
+        wrapper = torch.load(checkpoints[name], weights_only=False)
+        torch.load(io.BytesIO(wrapper["payload"]), weights_only=False)
+        assert marker.exists(), "the test's payload is not live"
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def test_a_checkpoint_that_would_need_unpickling_is_never_written(tmp_path):
+    with pytest.raises(TypeError, match=r"checkpoint\['history'\]\[0\]: a numpy.float64 cannot be stored"):
+        checked_torch_save({"history": [np.float64(1.0)]}, tmp_path / "x.pt")
+    with pytest.raises(TypeError, match="Payload cannot be stored"):
+        checked_torch_save({"w": torch.zeros(2), "meta": {"x": Payload(tmp_path / "m")}}, tmp_path / "x.pt")
+    assert not list(tmp_path.iterdir())
+    state = {"w": torch.zeros(2), "meta": {"lr": 1e-3, "shape": (2, 3), "name": "x", "none": None, "nan": float("nan")},
+             "rng": [torch.get_rng_state()], "blob": b"\x00"}
+    checked_torch_save(state, tmp_path / "ok.pt")
+    back = checked_torch_load(tmp_path / "ok.pt")
+    assert back["meta"]["shape"] == (2, 3) and torch.equal(back["rng"][0], state["rng"][0])
+
+
+# ------------------------------------------------------------------------------------------- labels vs the model
+
+
+def _labelled_split(labels: list[int]):
+    from adafocus.data.synthetic import SyntheticVideoDataset
+
+    clips = generate_clips(TINY.data, "train", range(len(labels)), progress=False)
+    clips = ClipSet(clips.videos, torch.tensor(labels), clips.boxes, clips.mask)
+    return SyntheticVideoDataset(clips, TINY.data, "train")
+
+
+def _video_split(e, classes: list[str], label: str):
+    return dataset(e, ["path,label", f"{e.good},{label}"], classes=classes)
+
+
+LABEL_CASES = [
+    case("train/synthetic-label-beyond-num_classes",
+         lambda e: _train("glance_only", no_training(), {"train": _labelled_split([0, 5])}, e.tmp), ConfigError,
+         "model.num_classes", "0 .. 3 for 4", "splits['train'] has labels up to 5"),
+    case("train/video-dataset-with-more-classes",
+         lambda e: _train("glance_only", no_training(), {"train": _video_split(e, list("abcdef"), "b")}, e.tmp),
+         ConfigError, "model.num_classes", "splits['train'] has 6 classes"),
+    case("train/video-label-beyond-num_classes-in-val",
+         lambda e: _train("glance_only", no_training(), {"train": _labelled_split([0, 1]),
+                                                     "val": _video_split(e, list("abcdef"), "f")}, e.tmp),
+         ConfigError, "model.num_classes", "splits['val'] has labels up to 5"),
+    case("train/negative-label", lambda e: _train("glance_only", no_training(), {"train": _labelled_split([0, -1])},
+                                                  e.tmp), ConfigError, "model.num_classes", "negative label (-1)"),
+]
+
+
+@pytest.mark.parametrize("call, error, words", LABEL_CASES)
+def test_labels_beyond_the_model_are_refused_before_training(env, call, error, words):
+    expect_clear_error(env, call, error, words)
+    assert not list(env.tmp.glob("*.pt")), "nothing may be trained or written"
+
+
+def _folder(e):
+    """A video folder: labels, no boxes, no frame masks."""
+    return {"train": _video_split(e, ["cat", "dog"], "cat")}
+
+
+SUPERVISION_CASES = [  # ground truth asked of data that has none
+    case("train/hinted-recipe-on-a-video-folder",
+         lambda e: _train("uni_adafocus", no_training().replace(**{"train.recipe": "hinted"}), _folder(e), e.tmp),
+         ConfigError, "train.recipe", "'hinted'", "true boxes", "this data has none", "'cpu' or 'paper'"),
+    case("train/center-hint-on-a-video-folder",
+         lambda e: _train("uni_adafocus", no_training().replace(**{"train.center_supervision": 1.0}), _folder(e),
+                          e.tmp), ConfigError, "train.center_supervision", "this data has none"),
+    case("train/oracle-on-a-video-folder",
+         lambda e: _train("oracle", no_training(), _folder(e), e.tmp), ConfigError, "model", "'oracle'",
+         "this data has none"),
+]
+
+
+@pytest.mark.parametrize("call, error, words", SUPERVISION_CASES)
+def test_ground_truth_asked_of_data_without_it_is_refused_before_training(env, call, error, words):
+    expect_clear_error(env, call, error, words)
+    assert not list(env.tmp.rglob("*.pt")), "nothing may be trained or written"
 
 
 # ------------------------------------------------------------------------------------------- CLI
@@ -670,10 +1157,12 @@ class CliCase:
     args: tuple[str, ...]
     words: tuple[str, ...]
     cache_is_a_file: bool = False
+    cache: str | None = None  # ADAFOCUS_CACHE as given (default: tmp/cache)
+    loop: str | None = None  # a symbolic link loop made under tmp first
 
 
-def cli(case_id: str, *args: str, words: tuple[str, ...], cache_is_a_file: bool = False):
-    return pytest.param(CliCase(args, words, cache_is_a_file), id=case_id)
+def cli(case_id: str, *args: str, words: tuple[str, ...], **kwargs):
+    return pytest.param(CliCase(args, words, **kwargs), id=case_id)
 
 
 CLI_CASES = [
@@ -688,7 +1177,11 @@ CLI_CASES = [
     cli("cli/set-out-of-range", "evaluate", "--preset", "tiny", "--set", "model.num_focus=99",
         words=("model.num_focus", "T = 8", "99")),
     cli("cli/set-unknown-field", "flops", "--set", "model.patchsize=32", words=("model has no field 'patchsize'",)),
-    cli("cli/set-without-section", "flops", "--set", "patch_size=32", words=("'patch_size'", "expected 'data.")),
+    cli("cli/set-without-section", "flops", "--set", "patch_size=32", words=("'patch_size'", SECTIONS_MSG)),
+    cli("cli/set-unknown-recipe", "train", "--preset", "tiny", "--set", "train.recipe=nope",
+        words=("train.recipe", "['cpu', 'hinted', 'paper']", "'nope'")),
+    cli("cli/set-removed-field", "train", "--preset", "tiny", "--set", "train.phase2_epochs=6",
+        words=("train has no field 'phase2_epochs'", "'epochs'")),
     cli("cli/set-without-value", "flops", "--set", "model.patch_size", words=("--set", "SECTION.FIELD=VALUE")),
     cli("cli/patch-size-not-an-int", "flops", "--patch-size", "big", words=("--patch-size", "'big'")),
     cli("cli/unknown-model-flops", "flops", "--preset", "tiny", "--model", "resnet",
@@ -697,8 +1190,31 @@ CLI_CASES = [
         words=("'resnet'", "registered models")),
     cli("cli/preview-out-is-a-file", "data", "preview", "--preset", "tiny", "--out", "a_file",
         words=("a_file", "not a directory")),
-    cli("cli/cache-is-a-file", "data", "generate", "--preset", "tiny", words=("cache", "Not a directory"),
+    cli("cli/cache-is-a-file", "data", "generate", "--preset", "tiny", words=("cache is not a directory",),
         cache_is_a_file=True),
+    # issue 13: numbers beyond a sane range, sizes beyond memory, paths that would write elsewhere
+    cli("cli/set-lr-1e30", "train", "--preset", "tiny", "--set", "train.lr=1e30", words=("train.lr", "<= 10")),
+    cli("cli/set-lr-1e300", "train", "--preset", "tiny", "--set", "train.lr=1e300", words=("train.lr", "1e+300")),
+    cli("cli/set-num-frames-a-billion", "data", "generate", "--preset", "tiny", "--set",
+        "data.num_frames=1000000000", words=("data.num_frames", "memory")),
+    cli("cli/set-frame-size-100000", "train", "--preset", "tiny", "--set", "data.frame_size=100000",
+        words=("data.frame_size", "memory")),
+    cli("cli/preview-out-empty", "data", "preview", "--preset", "tiny", "--out", "", words=("--out", "''")),
+    cli("cli/preview-out-blank", "data", "preview", "--preset", "tiny", "--out", "  ", words=("--out", "'  '")),
+    cli("cli/preview-out-symlink-loop", "data", "preview", "--preset", "tiny", "--out", "loop/preview",
+        words=("loop", "symbolic link loop"), loop="loop"),
+    cli("cli/preview-out-unknown-user", "data", "preview", "--preset", "tiny", "--out", "~no_such_user_13/x",
+        words=("--out", "cannot expand")),
+    cli("cli/cache-empty", "data", "generate", "--preset", "tiny", words=("ADAFOCUS_CACHE", "empty string"),
+        cache=""),
+    cli("cli/cache-blank", "data", "generate", "--preset", "tiny", words=("ADAFOCUS_CACHE", "empty string"),
+        cache=" "),
+    cli("cli/cache-unknown-user", "data", "generate", "--preset", "tiny",
+        words=("ADAFOCUS_CACHE", "cannot expand", "~no_such_user_13"), cache="~no_such_user_13/cache"),
+    cli("cli/cache-unset-variable", "data", "generate", "--preset", "tiny",
+        words=("ADAFOCUS_CACHE", "$NO_SUCH_VARIABLE_13", "not set"), cache="$NO_SUCH_VARIABLE_13/cache"),
+    cli("cli/cache-is-a-symlink-loop", "data", "generate", "--preset", "tiny",
+        words=("ADAFOCUS_CACHE", "symbolic link loop"), cache="loop", loop="loop"),
 ]
 
 
@@ -708,13 +1224,16 @@ def test_cli(env, c: CliCase):
     cache = env.tmp / "cache"
     if c.cache_is_a_file:
         cache.write_text("not a folder\n")
+    if c.loop:
+        symlink_loop(env.tmp / c.loop)
     before = tree(env.tmp)
-    environ = {**os.environ, "ADAFOCUS_CACHE": str(cache), "OMP_NUM_THREADS": "1",
+    environ = {**os.environ, "ADAFOCUS_CACHE": str(cache) if c.cache is None else c.cache, "OMP_NUM_THREADS": "1",
                "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    environ.pop("NO_SUCH_VARIABLE_13", None)
     proc = subprocess.run([sys.executable, "-m", "adafocus", *c.args], cwd=env.tmp, env=environ,
                           capture_output=True, text=True, timeout=120)
     err = proc.stderr.strip()
-    assert proc.returncode != 0, f"exit status 0 for {c.args}: {proc.stdout}"
+    assert proc.returncode == 2, f"exit status {proc.returncode} (expected 2) for {c.args}: {proc.stdout}"
     assert "Traceback" not in err, err
     assert len(err.splitlines()) == 1, f"expected a one-line error, got:\n{err}"
     assert "error:" in err
@@ -723,9 +1242,82 @@ def test_cli(env, c: CliCase):
     assert tree(env.tmp) == before, f"left behind: {sorted(tree(env.tmp) - before)}"
 
 
+def _raises(err: BaseException):
+    def command(args):
+        raise err
+    return command
+
+
+def _error(kind: str, message: str) -> BaseException:
+    """The exception ``kind`` (imported only when a test runs), with ``message``."""
+    if kind == "CheckpointError":
+        from adafocus.train import CheckpointError as cls
+    elif kind == "CorruptFileError":
+        from adafocus.paths import CorruptFileError as cls
+    elif kind == "VideoError":
+        cls = VideoError
+    else:
+        cls = {"FloatingPointError": FloatingPointError, "MemoryError": MemoryError, "RuntimeError": RuntimeError,
+               "ConfigError": ConfigError}[kind]
+    return cls(message) if message else cls()
+
+
+CLI_ERRORS = [  # (exception, its message, what the one line must contain)
+    pytest.param("FloatingPointError", "loss term 'ce' is not finite (nan); lower train.lr", "'ce' is not finite",
+                 id="FloatingPointError"),
+    pytest.param("MemoryError", "", "error: out of memory; expected settings that fit",
+                 id="MemoryError-without-message"),
+    pytest.param("RuntimeError", "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate "
+                 "memory: you tried to allocate 8796093022208 bytes.\nError code 12", "out of memory",
+                 id="torch-allocation-failure"),
+    pytest.param("CheckpointError", "x.pt: refused to load", "x.pt: refused to load", id="CheckpointError"),
+    pytest.param("CorruptFileError", "x.pt: not a checksummed file", "x.pt: not a checksummed",
+                 id="CorruptFileError"),
+    pytest.param("VideoError", "2 of 2 videos listed in a.csv are missing (on_error='skip' would leave them out):"
+                 "\n  a.mp4: not found\n  b.mp4: not found", "leave them out): a.mp4: not found; b.mp4: not found",
+                 id="VideoError-listing-files"),
+    pytest.param("ConfigError", "model.num_classes: expected 4", "model.num_classes", id="ConfigError"),
+]
+
+
+@pytest.mark.parametrize("kind, message, words", CLI_ERRORS)
+def test_cli_turns_user_errors_into_one_line(monkeypatch, capsys, kind, message, words):
+    """Whatever a command raises that means a bad setting, file or a run that cannot go on: one
+    ``error:`` line on stderr, exit status 2, no traceback."""
+    from adafocus import cli as C
+
+    monkeypatch.setattr(C, "cmd_models", _raises(_error(kind, message)))
+    assert C.main(["models"]) == 2
+    out = capsys.readouterr()
+    assert out.err.startswith("error: ") and out.err.count("\n") == 1 and words in out.err, out.err
+    assert "Traceback" not in out.err and out.out == ""
+
+
+def test_cli_lets_a_bug_show_its_traceback(monkeypatch):
+    from adafocus import cli as C
+
+    monkeypatch.setattr(C, "cmd_models", _raises(KeyError("a bug")))
+    with pytest.raises(KeyError):
+        C.main(["models"])
+
+
+def test_cache_path_expands_the_home_folder(monkeypatch, tmp_path):
+    """``ADAFOCUS_CACHE='~/x'`` is the user's home folder, never a literal ``./~/x``."""
+    from adafocus.paths import cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ADAFOCUS_CACHE", "~/adafocus-cache")
+    assert cache_dir("data") == tmp_path / "home" / "adafocus-cache" / "data"
+    monkeypatch.setenv("ADAFOCUS_CACHE", "$HOME/other")
+    assert cache_dir() == tmp_path / "home" / "other"
+    assert not (tmp_path / "~").exists() and not (tmp_path / "$HOME").exists()
+
+
 # ------------------------------------------------------------------------------------------- totals
 
 GROUPS = {"config": CONFIG_CASES, "synthetic": SYNTHETIC_CASES, "video": VIDEO_CASES, "export": EXPORT_CASES,
+          "export links": EXPORT_LINK_CASES, "labels": LABEL_CASES, "supervision": SUPERVISION_CASES,
           "model": MODEL_CASES, "cost/evaluate": EVAL_CASES, "checkpoint": CHECKPOINT_CASES, "cli": CLI_CASES}
 
 
@@ -738,4 +1330,5 @@ if __name__ == "__main__":
     counts = case_counts()
     for name, n in counts.items():
         print(f"{name:>14s}: {n}")
-    print(f"{'total':>14s}: {sum(counts.values())}  (+2 tests of failures midway through an export)")
+    print(f"{'total':>14s}: {sum(counts.values())}  (plus correct-result cases, property tests and single tests: "
+          "pytest --collect-only counts them all)")

@@ -13,8 +13,9 @@ import torch
 from adafocus.distributed import Dist, parameters_agree, shard, sum_all
 from adafocus.train import load_checkpoint
 
-# 3 epochs of uni_adafocus on the tiny preset (after a 1-epoch shared pretraining)
-ARGS = ["train", "--model", "uni_adafocus", "--preset", "tiny", "--set", "train.phase2_epochs=3"]
+# 3 epochs of uni_adafocus on the tiny preset (after its 1-epoch shared pretraining)
+EPOCHS = 3
+ARGS = ["train", "--model", "uni_adafocus", "--preset", "tiny", "--set", f"train.epochs={EPOCHS}"]
 
 
 def test_shard_splits_a_batch_across_ranks_without_loss_or_overlap():
@@ -67,6 +68,14 @@ def test_torchrun_two_processes_train_like_one(tmp_path):
     # because BatchNorm normalises each rank's half with its own statistics
     la = [h["train_loss"] for h in a["history"]]
     lb = [h["train_loss"] for h in b["history"]]
-    assert len(la) == len(lb) == 4
+    assert len(la) == len(lb) == EPOCHS
     assert all(abs(x - y) <= 0.01 * abs(x) for x, y in zip(la, lb)), (la, lb)
     assert la != lb  # two processes really did something different from one
+    # the shared pretraining is the same whatever the launcher (it is not data-parallel: one image
+    # set, one seed), and only one file is written
+    [pre] = [n for n in ckpts if n.startswith("pretrain-")]
+    pkey = pre.removesuffix(".pt").rsplit("-", 1)[1]
+    pa = load_checkpoint(tmp_path / "one" / "checkpoints" / pre, "pretrain", pkey)
+    pb = load_checkpoint(tmp_path / "two" / "checkpoints" / pre, "pretrain", pkey)
+    assert pa["model"].keys() == pb["model"].keys()
+    assert all(torch.equal(pa["model"][k], pb["model"][k]) for k in pa["model"])

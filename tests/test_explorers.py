@@ -197,14 +197,14 @@ def test_empty_dataset_is_rejected():
 class StubBudgetModel:
     """A test double for the budget interface: ``T_g`` glance exits, then ``K`` focus exits."""
 
-    num_glance, num_classes = 3, 4
+    glance_frames, num_classes = 3, 4
 
     def __init__(self):
         self.calls = []
 
     def __call__(self, video, patch_size, num_focus):
         self.calls.append((patch_size, num_focus))
-        S = self.num_glance + num_focus
+        S = self.glance_frames + num_focus
         margin = torch.linspace(0.1, 4.0, S)  # confidence grows with every step
         exit_logits = torch.zeros(1, S, self.num_classes)
         exit_logits[0, :, 2] = margin
@@ -215,7 +215,8 @@ class StubBudgetModel:
 def test_budget_explorer_k_and_threshold_change_the_macs(ds):
     model = StubBudgetModel()
     cost = lambda P, K: 2_000_000 + K * P * P * 1000  # noqa: E731
-    w = budget_explorer(model, ds, cost, patch_sizes=[8, 16], focus_counts=[1, 2, 3])
+    w = budget_explorer(model, ds, cost, lambda m, video, P, K: m(video, P, K), patch_sizes=[8, 16],
+                        focus_counts=[1, 2, 3])
     assert model.calls == [(w.patch_slider.value, w.k_slider.value)]
     before = w.last_render
     assert before["macs"] == cost(before["patch_size"], before["num_focus"]), "no early exit at threshold 1"
@@ -223,22 +224,39 @@ def test_budget_explorer_k_and_threshold_change_the_macs(ds):
     after = w.last_render
     assert after["macs"] == cost(after["patch_size"], 3) != before["macs"]
     assert "2.77 MMACs" in after["text"] and "2.77 MMACs" not in before["text"]
-    assert after["exit_step"] == StubBudgetModel.num_glance + 3 - 1
+    assert after["exit_step"] == StubBudgetModel.glance_frames + 3 - 1
     w.threshold_slider.value = 0.5  # leaves during the glance: only the glance is paid for
     early = w.last_render
-    assert early["exit_step"] < StubBudgetModel.num_glance and early["macs"] == cost(16, 0)
+    assert early["exit_step"] < StubBudgetModel.glance_frames and early["macs"] == cost(16, 0)
     assert early["confidence"] >= 0.5 and early["prediction"] == 2
     assert "glance step" in early["text"] and "saved" in early["text"]
     assert len(model.calls) == 2, "a threshold change reuses the cached run"
 
 
-def test_budget_explorer_needs_a_model_that_takes_the_budget_or_a_run_fn(ds):
+def test_budget_explorer_needs_a_run_fn(ds):
     class FixedBudgetNet(torch.nn.Module):
         def forward(self, video):
             return {"logits": torch.zeros(1, 4)}
 
     cost = lambda P, K: 1.0  # noqa: E731
     with pytest.raises(TypeError, match="run_fn"):
-        budget_explorer(FixedBudgetNet(), ds, cost)
+        budget_explorer(FixedBudgetNet(), ds, cost, run_fn=None)
     w = budget_explorer(FixedBudgetNet(), ds, cost, run_fn=lambda m, video, P, K: m(video))
     assert w.last_render["exit_step"] == 0 and w.last_render["macs"] == 1.0
+
+
+def test_budget_explorer_on_a_model_run_for_k_steps(ds, tiny_model):
+    """A Uni-AdaFocus is built for one P and K; ``run(plan, steps=k)`` looks at its first k patches only."""
+    T_g, K = tiny_model.cfg.glance_frames, tiny_model.num_focus
+    runs = []
+
+    def run_fn(model, video, P, k):
+        runs.append(k)
+        with torch.no_grad():
+            return model.run(video, model.plan(video), steps=k)
+
+    w = budget_explorer(tiny_model, ds, lambda P, k: 1e6 + k * 1e5, run_fn, patch_sizes=[tiny_model.cfg.patch_size],
+                        focus_counts=list(range(1, K + 1)))
+    w.k_slider.value = 1
+    assert runs[-1] == 1 and w.last_render["exit_step"] == T_g  # threshold 1: the last exit of T_g + 1
+    assert w.last_render["macs"] == 1.1e6

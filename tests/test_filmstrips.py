@@ -67,9 +67,9 @@ def test_policy_filmstrip_draws_the_chosen_boxes_where_the_policy_said():
 
         bars = fig.axes[T]
         rects = [p for p in bars.patches if p.get_gid() == "temporal-weights"]
-        centres = sorted((r.get_x() + r.get_width() / 2, r.get_height()) for r in rects)
-        assert np.allclose([c for c, _ in centres], GLANCE_IDX.numpy())
-        assert np.allclose([h for _, h in centres], WEIGHTS.numpy())
+        centers = sorted((r.get_x() + r.get_width() / 2, r.get_height()) for r in rects)
+        assert np.allclose([c for c, _ in centers], GLANCE_IDX.numpy())
+        assert np.allclose([h for _, h in centers], WEIGHTS.numpy())
     finally:
         plt.close(fig)
 
@@ -78,7 +78,7 @@ def test_policy_filmstrip_from_a_model(tiny_model, tiny_split, tmp_path):
     c = tiny_split.clips
     out = tiny_model(c.videos[:1].float() / 255)
     fig = policy_filmstrip(c.videos[0], c.boxes[0], c.mask[0], out.boxes[0], out.frame_idx[0],
-                           out.temporal_weights[0], out.glance_idx)
+                           out.temporal_weights[0], out.glance_idx[0])
     try:
         chosen = drawn_boxes(fig)
         assert sorted(chosen) == sorted(out.frame_idx[0].tolist())

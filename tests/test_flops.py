@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adafocus.flops import count_macs, count_macs_by_module, gmacs, mmacs
+from adafocus.config import get_config
+from adafocus.flops import count_macs, count_macs_by_module, dummy_input, gmacs, mmacs, model_cost
 from adafocus.models.backbones import ResNet, mobilenet_v2, resnet
 
 torch.set_num_threads(1)
@@ -83,12 +84,22 @@ def test_by_module_splits_the_total_exactly() -> None:
     assert stages["stem"] == count_macs(r.stem, torch.randn(2, 3, 16, 16))
 
 
+def test_dummy_input_is_a_batch_with_ground_truth_for_the_oracle() -> None:
+    cfg = get_config("tiny")
+    d = cfg.data
+    x = dummy_input(cfg, batch=2)
+    assert x["video"].shape == (2, d.num_frames, d.channels, d.frame_size, d.frame_size)
+    assert x["boxes"].shape == (2, d.num_frames, 4) and x["mask"].shape == (2, d.num_frames) and x["mask"].all()
+    oracle = model_cost("oracle", cfg)  # reads the true boxes: counted through ground_truth_kwargs
+    assert oracle["total_gmacs"] > 0 and oracle["components"]["focus"] > 0
+
+
 def test_units() -> None:
     assert gmacs(2_500_000_000) == pytest.approx(2.5)
     assert mmacs(2_500_000) == pytest.approx(2.5)
 
 
-# ---- the paper's published per-component costs (DESIGN.md 2), backbones without classifiers --
+# ---- the paper's published per-component costs (docs/design.md, "Costs"), backbones without classifiers
 
 def test_mobilenet_v2_glance_cost_matches_the_paper() -> None:
     macs = count_macs(mobilenet_v2(1.0), torch.randn(1, 3, 224, 224))

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from adafocus.config import get_config
 from adafocus.flops import count_macs
-from adafocus.models.adafocus import Glance, UniAdaFocus
+from adafocus.models.adafocus import Glance, Plan, UniAdaFocus
 from adafocus.models.registry import create_model, list_models, model_config
 from adafocus.models.sampling import uniform_indices
 
@@ -47,31 +47,35 @@ def test_registry_lists_every_model_and_rejects_unknown_names() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_MODELS))
 def test_every_model_builds_runs_and_trains(name: str) -> None:
+    from adafocus.train import TrainStep
+
     torch.manual_seed(0)
     model = create_model(name, TINY).train()
     batch = _batch()
     out = model(batch["video"], gt_boxes=batch["gt_boxes"], gt_mask=batch["gt_mask"])
-    B, n, K = 3, D.num_classes, model.num_focus
+    B, n, K, tg = 3, D.num_classes, model.num_focus, TINY.model.glance_frames
     assert out.logits.shape == (B, n)
     assert out.exit_logits.shape == (B, _expected_exits(model), n)
     assert torch.equal(out.logits, out.exit_logits[:, -1])
     assert out.boxes.shape == (B, K, 4) and out.frame_idx.shape == (B, K)
     if K:
         assert (out.frame_idx[:, 1:] > out.frame_idx[:, :-1]).all()
-    labels = batch["labels"]
-    loss = F.cross_entropy(out.logits, labels)
-    for aux in (out.glance_logits, out.focus_logits, out.spatial_logits, out.temporal_logits):
-        if aux is not None:
-            assert aux.shape == (B, n)
-            loss = loss + F.cross_entropy(aux, labels)
+    # the per-frame heads, in training only: each glance frame and each focus patch classified alone
+    assert (out.glance_frame_logits is None) == (model.glance is None)
+    assert (out.focus_frame_logits is None) == (model.focus is None)
+    if model.glance is not None:
+        assert out.glance_frame_logits.shape == (B, tg, n)
+    if model.focus is not None:
+        assert out.focus_frame_logits.shape == (B, K, n)
+    # one training step as the trainer takes it: every part that exists learns something
+    step = TrainStep(model, TINY.train)
+    loss, logits, parts = step({"video": batch["video"], "label": batch["labels"], "boxes": batch["gt_boxes"],
+                                "mask": batch["gt_mask"]})
+    assert torch.isfinite(loss) and logits.shape == (B, n) and "exits" in parts
     loss.backward()
-    assert torch.isfinite(loss)
-    for part, params in model.param_groups().items():  # every part that exists learns something
+    for part, params in model.param_groups().items():
         if params:
             assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), part
-    # the surrogates exist exactly when the policies are used
-    assert (out.spatial_logits is not None) == (model.cfg.patch_mode == "policy" and model.spatial_policy is not None)
-    assert (out.temporal_logits is not None) == (model.cfg.frame_mode == "policy" and model.temporal_policy is not None)
 
 
 def test_parameter_groups_cover_every_parameter_once() -> None:
@@ -110,14 +114,16 @@ def test_same_seed_gives_a_bit_identical_model() -> None:
     assert torch.equal(outs[0].boxes, outs[1].boxes) and torch.equal(outs[0].frame_idx, outs[1].frame_idx)
 
 
-def test_eval_is_deterministic_and_skips_the_surrogates() -> None:
+def test_eval_is_deterministic_and_skips_the_per_frame_heads() -> None:
     torch.manual_seed(0)
     model = create_model("uni_adafocus", TINY).eval()
     video = _batch()["video"]
     with torch.no_grad():
         a, b = model(video), model(video)
     assert torch.equal(a.logits, b.logits) and torch.equal(a.frame_idx, b.frame_idx)
-    assert a.spatial_logits is None and a.temporal_logits is None
+    assert torch.equal(a.boxes, b.boxes)
+    assert a.glance_frame_logits is None and a.focus_frame_logits is None  # inference does not pay for them
+    assert torch.equal(a.glance_idx, model.glance_idx.expand(3, -1))  # the center of each segment
     # a fresh temporal policy is uniform, so eval takes the uniform grid
     assert torch.equal(a.frame_idx, uniform_indices(D.num_frames, TINY.model.num_focus).expand(3, -1))
 
@@ -147,33 +153,30 @@ def test_oracle_crops_the_true_boxes_at_informative_frames() -> None:
     assert informative[enough].all()
 
 
-PAPER_GRADIENTS = {"model.patch_grad": False, "model.policy_trains_glance": False}
-
-
-def test_policies_learn_only_through_their_surrogates() -> None:
-    """The paper's Uni-AdaFocus: crops with detached boxes, the policy reads detached glance maps."""
+def test_the_classifier_loss_never_reaches_the_policies() -> None:
+    """The paper's Uni-AdaFocus (every recipe): patches cropped with detached boxes at integer frames,
+    so the policies learn only through their surrogates (tests/test_losses.py)."""
     torch.manual_seed(0)
-    model = create_model("uni_adafocus", TINY.replace(**PAPER_GRADIENTS)).train()
+    model = create_model("uni_adafocus", TINY).train()
+    assert not model.cfg.patch_grad and not model.cfg.policy_trains_glance
     batch = _batch()
     out = model(batch["video"])
-    F.cross_entropy(out.logits, batch["labels"]).backward(retain_graph=True)
-    policy_grads = [p.grad for p in model.param_groups()["policy"]]
-    assert all(g is None or g.abs().sum() == 0 for g in policy_grads)  # detached boxes and frames
-    F.cross_entropy(out.spatial_logits, batch["labels"]).backward(retain_graph=True)
-    assert model.spatial_policy.scale.weight.grad.abs().sum() > 0
-    F.cross_entropy(out.temporal_logits, batch["labels"]).backward()
-    assert model.temporal_policy.logit.weight.grad.abs().sum() > 0  # (the body waits: the logit starts at 0)
+    (F.cross_entropy(out.logits, batch["labels"]) + out.glance_frame_logits.sum()
+     + out.focus_frame_logits.sum()).backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.param_groups()["policy"])
+    assert out.plan.boxes.requires_grad and not out.boxes.requires_grad  # live in the plan, detached outside
+    assert out.plan.weights.requires_grad
 
 
 def test_patch_grad_lets_the_classifier_loss_reach_the_spatial_policy() -> None:
-    """The CPU default (AdaFocusV2-style): gradients through the pixel crop into the boxes and glance."""
+    """AdaFocusV2's end-to-end crop (``patch_grad``): gradients through the pixel crop into the boxes."""
     torch.manual_seed(0)
-    model = create_model("uni_adafocus", TINY).train()
-    assert model.cfg.patch_grad and model.cfg.policy_trains_glance
+    model = create_model("uni_adafocus", TINY.replace(**{"model.patch_grad": True})).train()
     batch = _batch()
     F.cross_entropy(model(batch["video"]).logits, batch["labels"]).backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.spatial_policy.parameters())
-    assert model.temporal_policy.logit.weight.grad is None or model.temporal_policy.logit.weight.grad.abs().sum() == 0
+    grad = model.temporal_policy.logit.weight.grad
+    assert grad is None or grad.abs().sum() == 0  # frames stay integer: no gradient to w
 
 
 def test_patch_and_frame_modes_can_be_overridden_per_call() -> None:
@@ -205,7 +208,7 @@ def test_variants_use_the_documented_settings() -> None:
 
 
 def test_full_size_model_costs_27_gmacs() -> None:
-    """DESIGN.md 2: 16 glance frames + 16 patches of 128 px + policies + classifier = 27.23 GMACs."""
+    """docs/design.md, "Costs": 16 glance frames + 16 patches of 128 px + policies + classifier = 27.23 GMACs."""
     cfg = get_config("full")
     model = create_model("uni_adafocus_paper_head", cfg).eval()
     macs = count_macs(model, torch.rand(1, cfg.data.num_frames, 3, 224, 224))
@@ -231,3 +234,155 @@ def test_stage_methods_step_by_step_reproduce_the_forward() -> None:
             logits, state = model.classifier.focus_step(f[:, 0], state)
             steps.append(logits)
     assert torch.allclose(torch.stack(steps, 1), ref, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# the public steps: plan, run, decide, the random-patch plan
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["uni_adafocus", "adafocus_v2", "random_patch", "full_frame", "glance_only"])
+def test_forward_is_run_of_plan(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, TINY).eval()
+    video = _batch()["video"]
+    with torch.no_grad():
+        ref = model(video)
+        if name == "random_patch":  # random boxes: the same draws
+            torch.manual_seed(1)
+            ref = model(video)
+            torch.manual_seed(1)
+        plan = model.plan(video)
+        out = model.run(video, plan)
+    assert torch.equal(out.exit_logits, ref.exit_logits) and torch.equal(out.frame_idx, ref.frame_idx)
+    assert torch.equal(out.boxes, ref.boxes) and out.plan is plan
+    assert isinstance(model.classify(plan.glance.feats if plan.glance else None,
+                                     model.focus_features(video, plan.boxes, plan.frame_idx,
+                                                          full=plan.patch_mode == "full")
+                                     if model.focus is not None else None), torch.Tensor)
+
+
+def test_decide_on_a_glance_already_taken_is_the_plan() -> None:
+    torch.manual_seed(0)
+    model = create_model("uni_adafocus", TINY).eval()
+    video = _batch()["video"]
+    with torch.no_grad():
+        plan = model.plan(video)
+        again = model.decide(model.glance_features(video), video.shape[0])
+    assert isinstance(plan, Plan) and (plan.patch_mode, plan.frame_mode) == ("policy", "policy")
+    for field in ("frame_idx", "boxes", "actions", "glance_boxes", "weights"):
+        assert torch.equal(getattr(plan, field), getattr(again, field)), field
+    tg = TINY.model.glance_frames
+    assert plan.actions.shape == (3, tg, 4) and plan.weights.shape == (3, tg)
+    sub = plan.select(torch.tensor([True, False, True]))
+    assert torch.equal(sub.boxes, plan.boxes[[0, 2]]) and torch.equal(sub.glance.maps, plan.glance.maps[[0, 2]])
+
+
+def test_run_with_fewer_steps_gives_the_first_exits() -> None:
+    torch.manual_seed(0)
+    model = create_model("uni_adafocus", TINY).eval()
+    video = _batch()["video"]
+    tg, K = TINY.model.glance_frames, model.num_focus
+    with torch.no_grad():
+        plan = model.plan(video)
+        full = model.run(video, plan)
+        for k in range(1, K + 1):
+            part = model.run(video, plan, steps=k)
+            assert part.exit_logits.shape == (3, tg + k, D.num_classes)
+            assert torch.allclose(part.exit_logits, full.exit_logits[:, :tg + k], atol=1e-5)
+            assert torch.equal(part.logits, part.exit_logits[:, -1])
+    for bad in (0, K + 1):
+        with pytest.raises(ValueError, match=rf"steps must be in \[1, {K}\]"):
+            model.run(video, plan, steps=bad)
+
+
+def test_the_random_patch_plan_keeps_the_frames_and_draws_boxes_of_the_patch_size() -> None:
+    torch.manual_seed(0)
+    model = create_model("uni_adafocus", TINY).train()
+    video = _batch()["video"]
+    plan = model.plan(video)
+    rnd = model.random_patch_plan(plan)
+    P, S = TINY.model.patch_size, D.frame_size
+    assert rnd.patch_mode == "random" and rnd.frame_mode == plan.frame_mode
+    assert torch.equal(rnd.frame_idx, plan.frame_idx) and rnd.glance is plan.glance
+    sides = rnd.boxes[..., 2:] - rnd.boxes[..., :2]
+    assert torch.allclose(sides, torch.full_like(sides, float(P)))  # P is in [box_min, box_max] on tiny
+    assert (rnd.boxes >= 0).all() and (rnd.boxes <= S + 1e-5).all()
+    assert not torch.equal(rnd.boxes, model.random_patch_plan(plan).boxes)  # new positions every call
+    out = model.run(video, rnd)
+    assert out.plan.patch_mode == "random" and out.exit_logits.shape[1] == _expected_exits(model)
+    small = create_model("uni_adafocus", TINY.replace(**{"model.patch_size": 8}))  # P below box_min: box_min
+    b = small.random_patch_plan(small.plan(video)).boxes
+    side = b[..., 2] - b[..., 0]
+    assert torch.allclose(side, torch.full_like(side, float(TINY.model.box_min)))
+
+
+# ---------------------------------------------------------------------------------------------
+# the glance: which frames, how pooled
+# ---------------------------------------------------------------------------------------------
+
+def test_glance_frames_are_the_segment_centers_at_test_and_random_in_training() -> None:
+    torch.manual_seed(0)
+    cfg = TINY.replace(**{"data.num_frames": 16, "model.glance_frames": 4})
+    model = create_model("glance_only", cfg)
+    video = torch.rand(64, 16, D.channels, D.frame_size, D.frame_size)
+    centers = uniform_indices(16, 4)
+    assert torch.equal(model.eval().glance_positions(64), centers.expand(64, 4))
+    pos = model.train().glance_positions(64)  # glance_jitter is on in every recipe
+    assert model.cfg.glance_jitter
+    assert ((pos >= torch.arange(4) * 4) & (pos < torch.arange(4) * 4 + 4)).all()  # one frame per segment
+    assert len({tuple(r) for r in pos.tolist()}) > 10  # each clip its own draw
+    g = model.glance_features(video)
+    assert g.positions.shape == (64, 4) and g.maps.shape[:2] == (64, 4)
+    off = create_model("glance_only", cfg.replace(**{"model.glance_jitter": False})).train()
+    assert torch.equal(off.glance_positions(64), centers.expand(64, 4))
+
+
+def test_glance_features_at_given_frames_see_those_frames() -> None:
+    torch.manual_seed(0)
+    model = create_model("glance_only", TINY).eval()
+    video = _batch()["video"]
+    frames = torch.tensor([[0, 1, 2, 3, 4, 5, 6, 7], [7, 6, 5, 4, 3, 2, 1, 0], [2, 2, 2, 2, 2, 2, 2, 2]])
+    with torch.no_grad():
+        g = model.glance_features(video, frames)
+        shared = model.glance_features(video, torch.arange(8))
+    assert torch.equal(g.positions, frames) and torch.equal(shared.positions, torch.arange(8).expand(3, 8))
+    assert torch.allclose(g.feats[0], shared.feats[0], atol=1e-6)  # the same frames in the same order
+    assert torch.allclose(g.feats[1], shared.feats[1].flip(0), atol=1e-6)  # reversed frames, reversed features
+    assert torch.allclose(g.feats[2], g.feats[2, :1].expand(8, -1), atol=1e-6)  # one frame eight times
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_glance_pool_makes_the_frame_features(pool: str) -> None:
+    torch.manual_seed(0)
+    model = create_model("glance_only", TINY.replace(**{"model.glance_pool": pool})).eval()
+    with torch.no_grad():
+        g = model.glance_features(_batch()["video"])
+    ref = g.maps.amax(dim=(-2, -1)) if pool == "max" else g.maps.mean(dim=(-2, -1))
+    assert torch.equal(g.feats, ref)
+
+
+# ---------------------------------------------------------------------------------------------
+# ground truth: read by the oracle modes only
+# ---------------------------------------------------------------------------------------------
+
+def test_only_the_oracle_needs_ground_truth() -> None:
+    needs = {name for name in list_models() if create_model(name, TINY).needs_ground_truth}
+    assert needs == {"oracle"}
+    model = create_model("uni_adafocus", TINY)
+    assert not model.needs_ground_truth
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_MODELS - {"oracle"}))
+def test_models_without_oracle_modes_ignore_the_ground_truth(name: str) -> None:
+    """NaN boxes and an inverted mask change nothing, in training (with its random draws) or at test."""
+    batch = _batch()
+    nan_boxes = torch.full_like(batch["gt_boxes"], float("nan"))
+    torch.manual_seed(0)
+    model = create_model(name, TINY)
+    for mode in ("train", "eval"):
+        getattr(model, mode)()
+        torch.manual_seed(5)
+        a = model(batch["video"])
+        torch.manual_seed(5)
+        b = model(batch["video"], gt_boxes=nan_boxes, gt_mask=~batch["gt_mask"])
+        assert torch.equal(a.exit_logits, b.exit_logits) and torch.equal(a.boxes, b.boxes), mode

@@ -60,3 +60,41 @@ def test_readme_opens_with_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     first_block = readme.split("```")[1]
     assert [line.strip() for line in first_block.strip().splitlines()[-2:]] == ["make demo", "make test"]
+
+
+def test_ci_runs_the_unit_tests_again_under_other_cpu_kernels():
+    """A float compared exactly where another CPU sums in another order fails in CI, not for a user."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "\nmake test\n" in ci and ci.index("\nmake test\n") < ci.index("\nmake test-kernels")
+    make = (ROOT / "Makefile").read_text()
+    target = make[make.index("\ntest-kernels:"):].split("\n\n")[0]
+    assert "KERNELS := default " in make and "ATEN_CPU_CAPABILITY=$$cap" in target
+    assert '-m "not slow and not browser"' in target and "--nbmake" not in target
+
+
+def test_every_module_is_in_a_package_and_imports():
+    """New modules (adafocus/pretrain.py, adafocus/data/images.py, ...) ship with the package: every
+    folder of adafocus/ holding Python files is a package setuptools finds, and every module imports."""
+    import importlib
+
+    from setuptools import find_packages
+
+    packages = set(find_packages(str(ROOT), include=["adafocus*"]))
+    modules = sorted((ROOT / "adafocus").rglob("*.py"))
+    folders = {p.parent.relative_to(ROOT).as_posix().replace("/", ".") for p in modules}
+    assert folders <= packages, f"folders without __init__.py: {sorted(folders - packages)}"
+    for path in modules:
+        name = path.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
+        if name != "adafocus.__main__":  # (runs the command line)
+            importlib.import_module(name)
+    for name in ("adafocus.pretrain", "adafocus.data.images", "adafocus.models.surrogates", "adafocus.data.batches"):
+        assert name.replace(".", "/") + ".py" in {p.relative_to(ROOT).as_posix() for p in modules}
+
+
+def test_pyproject_declares_the_test_markers_the_tests_use():
+    markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["markers"]
+    names = {m.split(":")[0] for m in markers}
+    used = set()
+    for path in (ROOT / "tests").glob("test_*.py"):
+        used |= set(re.findall(r"@pytest\.mark\.(\w+)", path.read_text()))
+    assert used - {"parametrize", "skipif", "xfail", "filterwarnings", "timeout"} <= names

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from adafocus.models.patches import (actions_from_centers, box_centers, boxes_from_actions, center_boxes,
-                                     clamp_boxes, crop_patches, interpolate_actions, random_boxes)
+                                     clamp_boxes, crop_patches, interpolate_actions, random_boxes,
+                                     random_boxes_of_side)
 
 
 # ---- actions -> boxes ----------------------------------------------------------------------------
@@ -17,7 +18,7 @@ def test_extreme_actions_give_the_documented_boxes() -> None:
     b = boxes_from_actions(a, 64, box_min=16, box_max=32)
     assert b[0].tolist() == [0, 0, 16, 16]  # top-left, smallest
     assert b[1].tolist() == [32, 32, 64, 64]  # bottom-right, largest
-    x0, y0, x1, y1 = b[2].tolist()  # centred rectangle: 32 tall, 16 wide
+    x0, y0, x1, y1 = b[2].tolist()  # centered rectangle: 32 tall, 16 wide
     assert (y1 - y0, x1 - x0) == (32, 16)
     assert (x0 + x1) / 2 == 32 and (y0 + y1) / 2 == 32
 
@@ -45,7 +46,7 @@ def test_actions_from_centers_round_trip() -> None:
     c = box_centers(b)  # (x, y) pixels
     assert torch.allclose(c[0], torch.tensor([32.0, 32.0]))
     assert torch.allclose(c[1], torch.tensor([0.7 * 64, 0.3 * 64]))
-    x0, y0, x1, y1 = b[2]  # a centre in the corner is pushed inside the frame
+    x0, y0, x1, y1 = b[2]  # a center in the corner is pushed inside the frame
     assert y0 == 0 and x1 == 64
 
 
@@ -57,7 +58,7 @@ def test_center_and_clamp_boxes() -> None:
     sides = torch.stack([b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], -1)
     assert sides.tolist() == [[16, 16], [32, 32], [20, 24]]
     assert b[0].tolist() == [0, 0, 16, 16]  # grown, then moved inside the frame
-    assert torch.allclose(box_centers(b[1:]), box_centers(gt[1:]))  # centre kept when possible
+    assert torch.allclose(box_centers(b[1:]), box_centers(gt[1:]))  # center kept when possible
     assert torch.equal(b[2], gt[2])  # an admissible box is untouched
 
 
@@ -130,5 +131,48 @@ def test_interpolate_actions_checks_its_indices() -> None:
         interpolate_actions(torch.rand(1, 3, 4), torch.tensor([0, 4, 2]), 8)
     with pytest.raises(ValueError, match="T_g = 3"):
         interpolate_actions(torch.rand(1, 3, 4), torch.tensor([0, 4]), 8)
+    with pytest.raises(ValueError, match="B = 2"):
+        interpolate_actions(torch.rand(2, 3, 4), torch.tensor([[0, 2, 4], [1, 3, 5], [0, 1, 2]]), 8)
+    with pytest.raises(ValueError, match="strictly increasing"):  # one clip's positions out of order
+        interpolate_actions(torch.rand(2, 3, 4), torch.tensor([[0, 2, 4], [1, 5, 3]]), 8)
     single = interpolate_actions(torch.rand(2, 1, 4), torch.tensor([3]), 8)
     assert single.shape == (2, 8, 4)
+
+
+def test_interpolate_actions_takes_each_clips_own_glance_frames() -> None:
+    """Training with glance jitter: every clip glanced at its own frames, (B, T_g) positions."""
+    actions = torch.rand(3, 4, 4, requires_grad=True)
+    idx = torch.tensor([[1, 5, 9, 13], [0, 4, 8, 12], [3, 7, 11, 15]])
+    full = interpolate_actions(actions, idx, 16)
+    assert full.shape == (3, 16, 4)
+    for b in range(3):  # each row is the shared-index interpolation with its own positions
+        assert torch.allclose(full[b], interpolate_actions(actions[b:b + 1], idx[b], 16)[0])
+        assert torch.allclose(full[b, idx[b]], actions[b])  # exact at its own glance frames
+    assert torch.allclose(full[1, 2], (actions[1, 0] + actions[1, 1]) / 2)  # halfway between 0 and 4
+    assert torch.allclose(full[2, :4], actions[2, 0].expand(4, 4))  # constant before its first glance frame
+    # the same positions for every clip give the (T_g,) result
+    same = torch.tensor([1, 5, 9, 13]).expand(3, 4)
+    assert torch.equal(interpolate_actions(actions, same, 16), interpolate_actions(actions, same[0], 16))
+    full.sum().backward()
+    assert actions.grad is not None and (actions.grad > 0).all()
+
+
+# ---- random boxes of a given side (the random-patch branch) ------------------------------------
+
+def test_random_boxes_of_side_have_that_side_and_stay_inside_the_frame() -> None:
+    g = torch.Generator().manual_seed(0)
+    b = random_boxes_of_side(500, 3, (48, 64), 20, generator=g)
+    assert b.shape == (500, 3, 4)
+    x0, y0, x1, y1 = b.unbind(-1)
+    assert torch.allclose(x1 - x0, torch.full_like(x0, 20.0)) and torch.allclose(y1 - y0, torch.full_like(y0, 20.0))
+    assert (x0 >= 0).all() and (y0 >= 0).all() and (x1 <= 64 + 1e-5).all() and (y1 <= 48 + 1e-5).all()
+    # positions spread over the whole free range (uniform): both ends are reached
+    assert x0.min() < 2 and x0.max() > 42 and y0.min() < 2 and y0.max() > 26
+    again = random_boxes_of_side(500, 3, (48, 64), 20, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(b, again)
+    whole = random_boxes_of_side(2, 2, 32, 32)
+    assert torch.equal(whole, torch.tensor([0.0, 0.0, 32.0, 32.0]).expand(2, 2, 4))
+    with pytest.raises(ValueError, match="side 40"):
+        random_boxes_of_side(1, 1, 32, 40)
+    with pytest.raises(ValueError, match="positive"):
+        random_boxes_of_side(1, 1, 32, 0)

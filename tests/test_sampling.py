@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adafocus.models.sampling import (inverse_cdf, make_distinct, sample_frames, sample_without_replacement,
-                                      uniform_indices)
+                                      segment_indices, uniform_indices)
 
 PROPERTY = settings(max_examples=150, deadline=None)
 
@@ -105,3 +105,41 @@ def test_sample_without_replacement_draws_distinct_positions() -> None:
     d = sample_without_replacement(w, 4, 5, torch.Generator().manual_seed(0))
     assert d.shape == (3, 5, 4)
     assert all(len(set(row.tolist())) == 4 for row in d.flatten(0, 1))
+
+
+# ---- glance frames: one per segment ---------------------------------------------------------------
+
+@PROPERTY
+@given(st.integers(1, 40), st.data())
+def test_segment_indices_pick_one_frame_in_each_segment(t: int, data) -> None:
+    k = data.draw(st.integers(1, t))
+    b = data.draw(st.integers(1, 4))
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    grid = segment_indices(t, k, b, jitter=False)
+    assert torch.equal(grid, uniform_indices(t, k).expand(b, k))  # at test: the center of each segment
+    idx = segment_indices(t, k, b, jitter=True, generator=torch.Generator().manual_seed(seed))
+    assert idx.shape == (b, k) and idx.dtype == torch.long
+    j = torch.arange(k)
+    lo, hi = (j * t) // k, ((j + 1) * t) // k  # segment j covers [floor(jT/k), floor((j+1)T/k))
+    assert ((idx >= lo) & (idx < hi)).all()
+    assert (idx[:, 1:] > idx[:, :-1]).all()  # strictly increasing: one frame per segment
+    again = segment_indices(t, k, b, jitter=True, generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(idx, again)
+
+
+def test_jittered_segment_indices_cover_every_frame_of_each_segment_uniformly() -> None:
+    idx = segment_indices(16, 4, 4000, jitter=True, generator=torch.Generator().manual_seed(0))
+    for j in range(4):
+        counts = torch.bincount(idx[:, j] - 4 * j, minlength=4)
+        assert counts.numel() == 4 and (counts > 800).all(), counts  # about 1000 each
+    assert not torch.equal(idx[0], idx[1]) or not torch.equal(idx[1], idx[2])  # each clip its own draw
+    # without a generator it draws from torch's global RNG: reproducible under a seed
+    torch.manual_seed(3)
+    a = segment_indices(16, 4, 5, jitter=True)
+    torch.manual_seed(3)
+    assert torch.equal(a, segment_indices(16, 4, 5, jitter=True))
+
+
+def test_segment_indices_reject_more_segments_than_frames() -> None:
+    with pytest.raises(ValueError, match="k <= num_frames"):
+        segment_indices(4, 5, 1, jitter=False)

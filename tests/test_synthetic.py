@@ -103,9 +103,9 @@ def test_boxes_contain_the_rendered_object_tightly(cfg):
             ys, xs = np.nonzero(diff[t])
             assert abs(xs.min() - x0[t]) <= 1 and abs(xs.max() + 1 - x1[t]) <= 1
             assert abs(ys.min() - y0[t]) <= 1 and abs(ys.max() + 1 - y1[t]) <= 1
-        # the path is smooth: the box centre moves about `speed` pixels per frame, never jumps
-        centre = np.stack([x0 + x1, y0 + y1], 1) / 2
-        assert np.abs(np.diff(centre, axis=0)).max() <= cfg.speed * RENDER.speed_jitter[1] + 2.5
+        # the path is smooth: the box center moves about `speed` pixels per frame, never jumps
+        center = np.stack([x0 + x1, y0 + y1], 1) / 2
+        assert np.abs(np.diff(center, axis=0)).max() <= cfg.speed * RENDER.speed_jitter[1] + 2.5
 
 
 @pytest.mark.parametrize("cfg", [TINY, SMALL])

@@ -64,7 +64,7 @@ def test_policy_track_interpolates_glance_boxes_and_keeps_real_patches():
         policy_track(6, glance_boxes)
 
 
-def test_trajectory_figure_plots_the_box_centres():
+def test_trajectory_figure_plots_the_box_centers():
     fig = trajectory_figure(TRACK, GT, MASK, frame_idx=[1, 4], frame_size=S, title="synthetic")
     try:
         lines = {ln.get_gid(): ln for ax in fig.axes for ln in ax.lines if ln.get_gid()}
@@ -132,7 +132,7 @@ def test_bikes_video_patch_trajectory(tiny_cfg, tmp_path):
     Tn, Sn = tiny_cfg.data.num_frames, tiny_cfg.data.frame_size
     assert clip.shape == (Tn, 3, Sn, Sn) and 0 <= clip.min() and clip.max() <= 1 and clip.std() > 0.05
     assert out.boxes.shape == (1, tiny_cfg.model.num_focus, 4)
-    track = policy_track(Tn, out.glance_boxes[0], out.glance_idx, out.boxes[0], out.frame_idx[0])
+    track = policy_track(Tn, out.glance_boxes[0], out.glance_idx[0], out.boxes[0], out.frame_idx[0])
     path = save_trajectory_video(clip, track, tmp_path / "bikes.gif", scale=SCALE)
     frames = gif_frames(path)
     assert len(frames) == Tn

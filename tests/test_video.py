@@ -97,7 +97,7 @@ def test_export_list_format_grayscale_and_mpeg4(tmp_path):
     assert ann.name == "annotations.txt" and lines[0].split() == ["videos/clip_000000.mp4", "6", "1"]
     ds = VideoFolderDataset(ann, num_frames=6, frame_size=W, channels=1)
     assert ds.classes == ["0", "1", "2", "3"] and int(ds[1]["label"]) == 3
-    video = ds[0]["video"]  # (6, 1, H, H) after the centre crop of the 48x64 frames
+    video = ds[0]["video"]  # (6, 1, H, H) after the center crop of the 48x64 frames
     assert video.shape == (6, 1, W, W)
     frames = read_frames(ds.items[0][0], range(6))
     assert np.abs(frames[..., 0].astype(int) - gray[0, :, 0]).mean() < 10.0  # MPEG-4 4:2:0 is coarser
@@ -189,8 +189,8 @@ def test_segment_sampling_short_video():
 # --------------------------------------------------------------------------------------------- resizing
 
 
-def test_resize_centre_crops_short_side():
-    frames = np.zeros((2, 64, 96, 3), np.uint8)  # (T, H, W, 3): green centre, red/blue side bands
+def test_resize_center_crops_short_side():
+    frames = np.zeros((2, 64, 96, 3), np.uint8)  # (T, H, W, 3): green center, red/blue side bands
     frames[:, :, :16, 0] = 255
     frames[:, :, 16:80, 1] = 255
     frames[:, :, 80:, 2] = 255

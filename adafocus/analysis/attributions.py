@@ -33,16 +33,16 @@ Grad-CAM is coarse there; pass an earlier ``layer`` for a finer map.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from captum.attr import IntegratedGradients, LayerGradCam, Occlusion
 from torch import Tensor, nn
 
-from adafocus.models.patches import crop_patches
+from adafocus.analysis.readouts import check_head, is_adafocus, readout
+from adafocus.data.batches import ground_truth_kwargs
 
-HEADS = ("final", "focus", "glance")  # which logits are explained: last exit, focus-only or glance-only head
 IG_STEPS = 16  # Riemann steps of integrated gradients
 PERTURBATIONS_PER_EVAL = 16  # occluded copies evaluated in one forward pass
 Target = int | Tensor | None  # one class for all clips, (B,) classes, or None = the predicted class
@@ -61,46 +61,40 @@ class PolicyChoice:
     prediction: Tensor  # (B,) predicted class of the final exit
 
 
-def _is_adafocus(model: Any) -> bool:
-    return all(hasattr(model, name) for name in ("focus_features", "classify", "glance_features"))
-
-
 @torch.no_grad()
 def fix_policy(model: nn.Module, video: Tensor, gt_boxes: Tensor | None = None,
                gt_mask: Tensor | None = None) -> PolicyChoice:
-    """Run ``model`` once in eval mode on ``video (B, T, C, H, W)`` and keep its choices."""
+    """Run ``model`` once in eval mode on ``video (B, T, C, H, W)`` and keep its choices. ``gt_boxes``
+    ``(B, T, 4)`` and ``gt_mask`` ``(B, T)`` reach the model only when its modes read them (the oracle)."""
     model.eval()
-    out = model(video, gt_boxes=gt_boxes, gt_mask=gt_mask)
+    out = model(video, **ground_truth_kwargs(model, {"boxes": gt_boxes, "mask": gt_mask}))
     return PolicyChoice(out.frame_idx.detach().clone(), out.boxes.detach().clone(), out.logits.argmax(-1))
 
 
 class FixedPolicy(nn.Module):
     """A UniAdaFocus with its frames and boxes given: ``forward(video, frame_idx, boxes) -> logits (B, n)``.
 
-    Glance, focus and classifier run as in the model's forward; the policies do not run at all.
-    ``head`` picks the logits explained (``final``, ``focus`` or ``glance``).
+    Glance, focus and classifier run as in the model's forward (only the networks ``head`` reads);
+    the policies do not run at all. ``head`` picks the logits explained (``final``,
+    ``focus`` or ``glance``, see :mod:`adafocus.analysis.readouts`).
     """
 
     def __init__(self, model: nn.Module, head: str = "final") -> None:
         super().__init__()
-        if not _is_adafocus(model):
+        if not is_adafocus(model):
             raise ValueError(f"FixedPolicy: expected a UniAdaFocus model, got {type(model).__name__}")
-        if head not in HEADS:
-            raise ValueError(f"FixedPolicy: head: expected one of {HEADS}, got {head!r}")
-        if head == "focus" and model.focus is None or head == "glance" and model.glance is None:
-            raise ValueError(f"FixedPolicy: head={head!r} but the model has no {head} network")
+        check_head(model, head, "FixedPolicy")
         self.model, self.head = model.eval(), head
-        self.full = model.cfg.patch_mode == "full"  # full-frame baselines resize whole frames
-
-    def classify_features(self, glance_feats: Tensor | None, focus_feats: Tensor | None) -> Tensor:
-        out = self.model.classify(glance_feats, focus_feats)
-        return {"final": out.exit_logits[:, -1], "focus": out.focus_logits, "glance": out.glance_logits}[self.head]
+        self.full = model.resolve_modes()[0] == "full"  # full-frame baselines resize whole frames
 
     def forward(self, video: Tensor, frame_idx: Tensor, boxes: Tensor) -> Tensor:
-        m = self.model
-        glance = m.glance_features(video).feats if m.glance is not None else None
-        focus = m.focus_features(video, boxes, frame_idx.long(), full=self.full) if m.focus is not None else None
-        return self.classify_features(glance, focus)
+        """``video`` ``(B, T, C, H, W)``, ``frame_idx`` ``(B, K)``, ``boxes`` ``(B, K, 4)`` -> logits ``(B, n)``."""
+        m, head = self.model, self.head
+        glance = m.glance_features(video).feats if m.glance is not None and head != "focus" else None
+        focus = None
+        if m.focus is not None and head != "glance":
+            focus = m.focus_features(video, boxes, frame_idx.long(), full=self.full)  # (B, K, C_f)
+        return readout(m, glance, focus, head)
 
 
 def _prepare(model: nn.Module | Callable[[Tensor], Tensor], video: Tensor, choice: PolicyChoice | None,
@@ -109,7 +103,7 @@ def _prepare(model: nn.Module | Callable[[Tensor], Tensor], video: Tensor, choic
     """The function captum differentiates, its extra arguments and the policy's choices."""
     if video.dim() != 5:
         raise ValueError(f"attributions: video must be (B, T, C, H, W), got shape {tuple(video.shape)}")
-    if _is_adafocus(model):
+    if is_adafocus(model):
         choice = choice or fix_policy(model, video, gt_boxes, gt_mask)
         return FixedPolicy(model, head), (choice.frame_idx, choice.boxes), choice
     if not callable(model):
@@ -243,33 +237,17 @@ def gradcam_focus(model: nn.Module, video: Tensor, target: Target = None, *, lay
                   gt_mask: Tensor | None = None) -> Tensor:
     """Grad-CAM of the focus network on the chosen patches: ``(B, K, P, P)``, non-negative.
 
-    ``layer`` defaults to the focus network's last stage (its output is the pooled map).
+    ``layer`` defaults to the focus network's last stage (its output is the pooled map); it sees the
+    ``B * K`` patches, so its maps are upsampled to the patch side ``P``.
     """
-    if not _is_adafocus(model) or model.focus is None:
+    if not is_adafocus(model) or model.focus is None:
         raise ValueError(f"gradcam_focus: expected a UniAdaFocus model with a focus network, got "
                          f"{type(model).__name__}")
     fixed, extra, choice = _prepare(model, video, choice, head, gt_boxes, gt_mask)
-    frame_idx, boxes = extra
-    B, K = frame_idx.shape
-    P = model.cfg.patch_size
-    frames = video[torch.arange(B)[:, None], frame_idx]  # (B, K, C, H, W)
-    patches = frames.flatten(0, 1) if fixed.full else crop_patches(frames, boxes, P).flatten(0, 1)
-    if fixed.full and P != video.shape[-1]:
-        patches = F.interpolate(patches, size=P, mode="bilinear", align_corners=False)
-    patches = patches.reshape(B, K, *patches.shape[1:])  # (B, K, C, P, P): what the focus network sees
-    glance = model.glance_features(video).feats.detach() if model.glance is not None else None
-
-    def from_patches(p: Tensor, *g: Tensor) -> Tensor:  # (B, K, C, P, P) -> logits (B, n)
-        b = p.shape[0]
-        if model.cfg.focus_tsm:
-            model.focus.set_segments(K)
-        feats = model.focus(model._to_2d_input(p.flatten(0, 1))).reshape(b, K, -1)
-        return fixed.classify_features(g[0] if g else None, feats)
-
     tgt = _target(target, fixed, video, extra, choice)
-    g_args = (glance,) if glance is not None else ()
-    return _gradcam(from_patches, layer or _last_conv_stage(model.focus, "focus"), patches, tgt, g_args,
-                    (B, K), (P, P))
+    B, K = choice.frame_idx.shape
+    P = model.cfg.patch_size
+    return _gradcam(fixed, layer or _last_conv_stage(model.focus, "focus"), video, tgt, extra, (B, K), (P, P))
 
 
 def gradcam_glance(model: nn.Module, video: Tensor, target: Target = None, *, layer: nn.Module | None = None,
@@ -279,21 +257,21 @@ def gradcam_glance(model: nn.Module, video: Tensor, target: Target = None, *, la
 
     ``layer`` defaults to the glance network's last conv layer (its output is the glance map).
     """
-    if not _is_adafocus(model) or model.glance is None:
+    if not is_adafocus(model) or model.glance is None:
         raise ValueError(f"gradcam_glance: expected a UniAdaFocus model with a glance network, got "
                          f"{type(model).__name__}")
     fixed, extra, choice = _prepare(model, video, choice, head, gt_boxes, gt_mask)
     tgt = _target(target, fixed, video, extra, choice)
     B, (H, W) = video.shape[0], video.shape[-2:]
-    Tg = len(model.glance_idx)
-    return _gradcam(fixed, layer or _last_conv_stage(model.glance, "glance"), video, tgt, extra, (B, Tg), (H, W))
+    groups = (B, len(model.glance_idx))  # (B, T_g) glance frames
+    return _gradcam(fixed, layer or _last_conv_stage(model.glance, "glance"), video, tgt, extra, groups, (H, W))
 
 
 def patch_maps_to_frames(maps: Tensor, boxes: Tensor, frame_size: int | tuple[int, int]) -> Tensor:
     """Paste patch maps ``(B, K, P, P)`` back into frame coordinates through their boxes ``(B, K, 4)``.
 
     Returns ``(B, K, H, W)``: each box's area holds its patch map resampled to the box (bilinear),
-    zero elsewhere. Pixel ``(i, j)`` belongs to a box when its centre ``(j + 0.5, i + 0.5)`` is inside.
+    zero elsewhere. Pixel ``(i, j)`` belongs to a box when its center ``(j + 0.5, i + 0.5)`` is inside.
     """
     if maps.dim() != 4 or boxes.shape != (*maps.shape[:2], 4):
         raise ValueError(f"patch_maps_to_frames: expected maps (B, K, P, P) and boxes (B, K, 4), got "
@@ -301,7 +279,7 @@ def patch_maps_to_frames(maps: Tensor, boxes: Tensor, frame_size: int | tuple[in
     H, W = (frame_size, frame_size) if isinstance(frame_size, int) else frame_size
     B, K, P, Q = maps.shape
     x0, y0, x1, y1 = boxes.reshape(-1, 4).float().unbind(-1)  # (N,)
-    xs = torch.arange(W, dtype=torch.float32) + 0.5  # pixel centres
+    xs = torch.arange(W, dtype=torch.float32) + 0.5  # pixel centers
     ys = torch.arange(H, dtype=torch.float32) + 0.5
     # where each frame pixel falls in its box, in grid_sample's normalised [-1, 1] patch coordinates
     u = 2 * (xs[None] - x0[:, None]) / (x1 - x0).clamp(min=1e-6)[:, None] - 1  # (N, W)
@@ -320,7 +298,7 @@ def patch_maps_to_frames(maps: Tensor, boxes: Tensor, frame_size: int | tuple[in
 def pointing_game(attribution_maps: Tensor, gt_boxes: Tensor, tolerance: float = 0.0) -> float:
     """Fraction of maps ``(N, H, W)`` whose maximum lies inside the true box ``(N, 4)``.
 
-    A hit is a pixel centre ``(j + 0.5, i + 0.5)`` of the maximum within ``tolerance`` pixels of the
+    A hit is a pixel center ``(j + 0.5, i + 0.5)`` of the maximum within ``tolerance`` pixels of the
     box ``(x0, y0, x1, y1)``. A flat map (no single maximum: every pixel equal) counts as a miss.
     """
     if attribution_maps.dim() != 3 or gt_boxes.shape != (attribution_maps.shape[0], 4):

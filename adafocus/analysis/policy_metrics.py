@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from adafocus.models.patches import box_centers
+
 
 def box_iou(a: Tensor, b: Tensor) -> Tensor:
     """Elementwise IoU of two box tensors of the same shape ``(..., 4)``. Returns ``(...)``."""
@@ -20,11 +22,6 @@ def box_iou(a: Tensor, b: Tensor) -> Tensor:
     inter = w * h
     area = lambda x: (x[..., 2] - x[..., 0]).clamp(min=0) * (x[..., 3] - x[..., 1]).clamp(min=0)  # noqa: E731
     return inter / (area(a) + area(b) - inter).clamp(min=1e-6)
-
-
-def box_centers(boxes: Tensor) -> Tensor:
-    """``(..., 4)`` boxes -> ``(..., 2)`` centres ``(x, y)``."""
-    return torch.stack([(boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2], dim=-1)
 
 
 def gather_frames(per_frame: Tensor, frame_idx: Tensor) -> Tensor:
@@ -47,13 +44,13 @@ def chosen_box_iou(boxes: Tensor, frame_idx: Tensor, gt_boxes: Tensor, gt_mask: 
 
 
 def center_error(boxes: Tensor, frame_idx: Tensor, gt_boxes: Tensor) -> Tensor:
-    """Distance in pixels between chosen and true box centres: ``(B, K)``."""
+    """Distance in pixels between chosen and true box centers: ``(B, K)``."""
     diff = box_centers(boxes.float()) - box_centers(gather_frames(gt_boxes.float(), frame_idx))
     return diff.norm(dim=-1)
 
 
 def trajectory_smoothness(boxes: Tensor) -> Tensor:
-    """Mean distance in pixels that the box centre moves between consecutive boxes: ``(B,)``.
+    """Mean distance in pixels that the box center moves between consecutive boxes: ``(B,)``.
 
     ``boxes``: (B, N, 4) in time order. Lower is smoother; the true objects move ``speed`` px/frame.
     """

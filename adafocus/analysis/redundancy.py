@@ -1,11 +1,11 @@
-"""Redundancy studies: how much of a clip does a classifier really need? (DESIGN.md 1)
+"""Redundancy studies: how much of a clip does a classifier really need? (docs/design.md, "The method")
 
 Uni-AdaFocus bets on three redundancies. Each study below measures one of them on the synthetic
 benchmark, whose ground truth (the object's box in every frame, the mask of informative frames)
 says exactly where the information is. Every function returns a :class:`pandas.DataFrame`.
 
 - **spatial** -- :func:`spatial_redundancy`: accuracy of a classifier that sees only a square crop
-  of side ``s`` per frame, placed on the object (``oracle``), at random, or in the centre, as
+  of side ``s`` per frame, placed on the object (``oracle``), at random, or in the center, as
   ``s`` shrinks. If a small crop on the object is as good as the whole frame, most pixels are
   redundant; the gap between oracle and random placement is what a spatial policy can win.
 - **temporal** -- :func:`temporal_redundancy`: accuracy against the number ``k`` of (uniformly
@@ -20,9 +20,9 @@ The spatial study runs a trained model's *focus network and classifier* on boxes
 ourselves (the stage methods :meth:`~adafocus.models.adafocus.UniAdaFocus.focus_features` and
 :meth:`~adafocus.models.adafocus.UniAdaFocus.classify`), always at the ``K`` truly informative
 frames, so only the crop's placement and size change between rows. By default it reads the
-classifier's focus-only head (``head="focus"``): the final exit also sees the glance's summary of
-the whole frame, which would hide what the crop alone carries. Any other classifier can be
-studied too: pass a function ``(video (B, T, C, H, W), boxes (B, K, 4), frame_idx (B, K)) ->
+focus network's own per-patch head (``head="focus"``, :mod:`adafocus.analysis.readouts`): the final
+exit also sees the glance's summary of the whole frame, which would hide what the crop alone
+carries. Any other classifier can be studied too: pass a function ``(video (B, T, C, H, W), boxes (B, K, 4), frame_idx (B, K)) ->
 logits (B, n)`` (see :func:`crop_classifier`).
 """
 
@@ -37,12 +37,15 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from adafocus.analysis.policy_metrics import box_iou, gather_frames
+from adafocus.analysis.readouts import is_adafocus, readout
+from adafocus.data.batches import ground_truth_kwargs, iterate_batches, num_batches
+from adafocus.models.adafocus import GlanceOutput
+from adafocus.models.patches import box_centers
 from adafocus.models.sampling import sample_frames, uniform_indices
-from adafocus.train import iterate_batches, num_batches
 
 PLACEMENTS = ("oracle", "random", "center")
-CROP_HEADS = ("focus", "final")  # spatial study: focus-only auxiliary head, or the model's final exit
-TEMPORAL_HEADS = ("focus", "exit")  # temporal study: focus-only head on k frames, or the exit after k steps
+CROP_HEADS = ("focus", "final")  # spatial study: the focus network's per-patch head, or the model's final exit
+TEMPORAL_HEADS = ("focus", "exit")  # temporal study: the per-patch head on k frames, or the exit after k steps
 FILLS = ("mean", "zero")  # what replaces a frame that is left out
 BATCH_SIZE = 64
 
@@ -53,10 +56,6 @@ CropClassifier = Callable[[Tensor, Tensor, Tensor], Tensor]
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-
-def _is_adafocus(model: Any) -> bool:
-    return all(hasattr(model, name) for name in ("focus_features", "classify", "glance_features"))
-
 
 def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
@@ -86,19 +85,18 @@ def _clip_ground_truth(dataset, caller: str) -> tuple[Tensor, Tensor, Tensor, in
 def crop_classifier(model: nn.Module, head: str = "focus") -> CropClassifier:
     """A trained model's focus network and classifier as a function of ``(video, boxes, frame_idx)``.
 
-    ``head="focus"``: the focus-only auxiliary head (sees the crops and nothing else);
-    ``head="final"``: the last exit (crops plus the glance's view of the whole frame).
+    ``head="focus"``: the focus network's per-patch head averaged over the patches (sees the crops
+    and nothing else); ``head="final"``: the last exit (crops plus the glance's view of the whole frame).
     """
     _check_choice("crop_classifier: head", head, CROP_HEADS)
-    if not _is_adafocus(model) or getattr(model, "focus", None) is None:
+    if not is_adafocus(model) or getattr(model, "focus", None) is None:
         raise ValueError(f"crop_classifier: expected a UniAdaFocus model with a focus network, got "
                          f"{type(model).__name__}")
 
     def classify(video: Tensor, boxes: Tensor, frame_idx: Tensor) -> Tensor:
         focus = model.focus_features(video, boxes, frame_idx)  # (B, K, C_f)
-        glance = model.glance_features(video).feats if model.glance is not None else None
-        out = model.classify(glance, focus)
-        return out.focus_logits if head == "focus" else out.exit_logits[:, -1]
+        glance = model.glance_features(video).feats if head == "final" and model.glance is not None else None
+        return readout(model, glance, focus, head)  # (B, n)
 
     return classify
 
@@ -107,7 +105,7 @@ def placement_boxes(placement: str, crop_size: float, frame_idx: Tensor, gt_boxe
                     generator: torch.Generator | None = None) -> Tensor:
     """Square boxes ``(B, K, 4)`` of side ``crop_size`` at frames ``frame_idx (B, K)``, inside the frame.
 
-    ``oracle``: centred on the true box of that frame (shifted inwards at the border);
+    ``oracle``: centered on the true box of that frame (shifted inwards at the border);
     ``random``: top-left corner uniform in ``[0, frame_size - crop_size]``; ``center``: the middle.
     """
     _check_choice("placement", placement, PLACEMENTS)
@@ -116,9 +114,8 @@ def placement_boxes(placement: str, crop_size: float, frame_idx: Tensor, gt_boxe
     B, K = frame_idx.shape
     room = frame_size - crop_size  # the top-left corner lies in [0, room]
     if placement == "oracle":
-        gt = gather_frames(gt_boxes.float(), frame_idx)  # (B, K, 4)
-        centre = torch.stack([gt[..., 0] + gt[..., 2], gt[..., 1] + gt[..., 3]], dim=-1) / 2  # (B, K, 2) x, y
-        corner = (centre - crop_size / 2).clamp(0, room)
+        center = box_centers(gather_frames(gt_boxes.float(), frame_idx))  # (B, K, 2) x, y
+        corner = (center - crop_size / 2).clamp(0, room)
     elif placement == "random":
         corner = torch.rand(B, K, 2, generator=generator) * room
     else:
@@ -148,7 +145,7 @@ def spatial_redundancy(model_or_classifier: nn.Module | CropClassifier, dataset,
         _check_choice("spatial_redundancy: placements", p, PLACEMENTS)
     if not len(crop_sizes):
         raise ValueError("spatial_redundancy: crop_sizes is empty; expected crop sides in pixels")
-    if _is_adafocus(model_or_classifier):
+    if is_adafocus(model_or_classifier):
         model = model_or_classifier
         model.eval()
         classify, K = crop_classifier(model, head), model.num_focus
@@ -186,30 +183,29 @@ def spatial_redundancy(model_or_classifier: nn.Module | CropClassifier, dataset,
 # temporal
 # ---------------------------------------------------------------------------------------------
 
+def _patch_features(model: nn.Module, video: Tensor, glance: GlanceOutput | None, frame_idx: Tensor,
+                    gt_boxes: Tensor) -> Tensor:
+    """Focus features ``(B, k, C_f)`` at frames ``frame_idx`` ``(B, k)`` of ``video``, in boxes placed by the model's
+    own patch mode (the policy reads ``glance``; ``gt_boxes`` ``(B, T, 4)`` is read only by the oracle)."""
+    mode, _ = model.resolve_modes()
+    actions = model.spatial_actions(glance.maps) if mode == "policy" else None
+    positions = None if glance is None else glance.positions
+    boxes = model.select_boxes(mode, frame_idx, actions, positions, gt_boxes if mode == "oracle" else None)
+    return model.focus_features(video, boxes, frame_idx, full=mode == "full")
+
+
 def _logits_after_k(model: nn.Module, video: Tensor, gt_boxes: Tensor, k: int, head: str) -> Tensor:
-    """Logits ``(B, n)`` from ``k`` uniformly spaced frames, boxes from the model's own patch mode."""
+    """Logits ``(B, n)`` from ``k`` uniformly spaced frames of ``video`` ``(B, T, C, H, W)``: the per-patch head
+    (``head="focus"``) or the exit after ``k`` focus steps (``"exit"``; ``k = 0``: the last glance exit)."""
     B, T = video.shape[:2]
-    pm = model.cfg.patch_mode
-    g = model.glance_features(video) if model.glance is not None else None
-    if head == "exit" and k == 0:
-        state = model.classifier.init_state()
-        for t in range(g.feats.shape[1]):
-            logits, state = model.classifier.glance_step(g.feats[:, t], state)
-        return logits
-    frame_idx = uniform_indices(T, k, video.device).expand(B, k)
-    actions = model.spatial_actions(g.maps) if pm == "policy" else None
-    boxes = model.select_boxes(pm, frame_idx, actions, gt_boxes)
-    feats = model.focus_features(video, boxes, frame_idx, full=pm == "full")  # (B, k, C_f)
-    clf = model.classifier
-    if head == "focus":  # the focus-only head reads a max-pool over steps: defined for any k
-        return clf.focus_aux(clf.focus_mlp(feats).amax(dim=1))
-    state = clf.init_state()
-    if g is not None:
-        for t in range(g.feats.shape[1]):
-            _, state = clf.glance_step(g.feats[:, t], state)
-    for j in range(k):
-        logits, state = clf.focus_step(feats[:, j], state)
-    return logits
+    glance = model.glance_features(video) if model.glance is not None else None
+    steps = max(k, 1)  # the glance exits need one focus step to be computed with (they do not read it)
+    feats = _patch_features(model, video, glance, uniform_indices(T, steps, video.device).expand(B, steps), gt_boxes)
+    if head == "focus":
+        return readout(model, None, feats, "focus")
+    glance_exits = 0 if glance is None else glance.feats.shape[1]  # T_g
+    exits = model.classify(None if glance is None else glance.feats, feats)  # (B, T_g + steps, n)
+    return exits[:, glance_exits + k - 1]
 
 
 @torch.no_grad()
@@ -217,15 +213,15 @@ def temporal_redundancy(model: nn.Module, dataset, ks: Sequence[int], *, head: s
                         batch_size: int = BATCH_SIZE, progress: bool = False) -> pd.DataFrame:
     """Accuracy against the number ``k`` of uniformly spaced frames the focus network sees.
 
-    Boxes come from the model's own ``patch_mode`` at those frames. ``head="focus"``: the
-    focus-only head on the max-pool of the ``k`` frames' features (any ``1 <= k <= T``);
+    Boxes come from the model's own ``patch_mode`` at those frames. ``head="focus"``: the focus
+    network's per-patch head averaged over the ``k`` patches (any ``1 <= k <= T``);
     ``head="exit"``: the model's exit after ``k`` focus steps (``0 <= k <= K``, ``k = 0`` is the
     last glance exit; needs ``exits=True``).
 
     Rows: ``k, accuracy, informative_fraction`` (of the ``k`` frames, mean over clips), ``head``, ``clips``.
     """
     _check_choice("temporal_redundancy: head", head, TEMPORAL_HEADS)
-    if not _is_adafocus(model) or model.focus is None:
+    if not is_adafocus(model) or model.focus is None:
         raise ValueError(f"temporal_redundancy: expected a UniAdaFocus model with a focus network, got "
                          f"{type(model).__name__}")
     T, K = model.num_frames, model.num_focus
@@ -253,7 +249,8 @@ def temporal_redundancy(model: nn.Module, dataset, ks: Sequence[int], *, head: s
 
 
 def _true_class_prob(model: nn.Module, video: Tensor, batch: dict[str, Tensor]) -> Tensor:
-    out = model(video, gt_boxes=batch["boxes"], gt_mask=batch["mask"])
+    """The true class's probability ``(B,)`` when ``model`` sees ``video`` ``(B, T, C, H, W)``."""
+    out = model(video, **ground_truth_kwargs(model, batch))
     return out.logits.softmax(-1).gather(1, batch["label"][:, None])[:, 0]  # (B,)
 
 
@@ -313,7 +310,7 @@ def samplewise_redundancy(exit_steps: Tensor | np.ndarray | Sequence[int], datas
     """Each clip's exit step beside its difficulty knobs.
 
     ``exit_steps (N,)``: the exit each clip of ``dataset`` (in order) leaves at, e.g.
-    ``adafocus.early_exit.exit_steps(confidences(exit_logits), thresholds)``; ``correct (N,)``
+    ``adafocus.analysis.early_exit.exit_steps(confidences(exit_logits), thresholds)``; ``correct (N,)``
     optionally flags the right predictions.
 
     Rows, one per clip: ``clip, exit_step, label, object_size`` (mean side ``sqrt(w * h)`` of the

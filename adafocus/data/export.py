@@ -4,7 +4,7 @@ benchmark) can be read back by the real-video loader (:class:`adafocus.data.vide
 Layout written under ``out_dir``::
 
     videos/clip_000000.mp4 ...   one file per clip (H.264 4:4:4 at a low CRF: near lossless)
-    annotations.csv              header "path,label", paths relative to out_dir   (fmt="csv")
+    annotations.csv              header "path,label", paths relative to out_dir   (fmt="csv"; CSV quoting)
     annotations.txt              lines "path num_frames label"                    (fmt="list")
     classes.txt                  one name per line, only when class_names are given
 
@@ -15,6 +15,8 @@ libx264 is missing, MPEG-4 part 2 at the finest quantiser is used (4:2:0 only, n
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import tempfile
@@ -27,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from adafocus.checks import as_path, is_int, output_dir
+from adafocus.data.video import class_name_problem, inferred_label_limit
 
 DEFAULT_CRF = 4  # libx264 constant rate factor: 0 = lossless (large files), 18 = "visually lossless"
 MPEG4_QSCALE = 1  # the fallback encoder's finest quantiser (ffmpeg's -q:v 1)
@@ -64,38 +67,55 @@ def export_clips(
         raise ValueError(f"videos: expected at least one clip, got shape {videos.shape}")
     if min(T, H, W) == 0:
         raise ValueError(f"videos: expected at least one frame of at least 1x1 pixels, got shape {videos.shape}")
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt: expected one of {list(FORMATS)}, got {fmt!r}")
     if class_names is not None:
         if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
             raise ValueError(f"class_names: expected a list of class names (strings), got {class_names!r}")
-        bad = [n for n in class_names if not n.strip() or any(c in n for c in ",\n") or n != n.strip()
-               or (fmt == "list" and any(c.isspace() for c in n))]
+        class_names = list(class_names)
+        if not class_names:
+            raise ValueError("class_names: expected at least one class name, got an empty list")
+        bad = [(n, why) for n in class_names if (why := class_name_problem(n, fmt)) is not None]
         if bad:
-            raise ValueError(f"class_names: expected names without commas, newlines or surrounding spaces "
-                             f"(no spaces at all for fmt='list'), got {bad}")
+            listed = "; ".join(f"{n!r} {why}" for n, why in bad[:5])
+            raise ValueError(f"class_names: expected names that read back as written (no line breaks or other "
+                             f"control characters, no surrounding spaces), got {listed}")
+        dupes = sorted({n for n in class_names if class_names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"class_names: expected unique names (the reader refuses duplicates), got {dupes[:5]} "
+                             "more than once")
     if labels.shape != (N,) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels: expected {N} integers (one per clip), got {labels.dtype} {labels.shape}")
     top = len(class_names) - 1 if class_names is not None else None
     if labels.size and (labels.min() < 0 or (top is not None and labels.max() > top)):
         expected = f"[0, {top}] (one per class name)" if top is not None else ">= 0"
         raise ValueError(f"labels: expected integers {expected}, got min {labels.min()} max {labels.max()}")
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt: expected one of {list(FORMATS)}, got {fmt!r}")
+    if class_names is None and labels.size and labels.max() >= inferred_label_limit(N):
+        raise ValueError(f"labels: expected integers below {inferred_label_limit(N)} without class_names (the "
+                         f"reader takes integer labels as indices 0 .. max and refuses larger ones), got max "
+                         f"{labels.max()}; pass class_names")
     if not (is_int(fps) and fps >= 1):
         raise ValueError(f"fps: expected an int >= 1, got {fps!r}")
     codec = _encoder(codec, crf, H, W)
     out_dir = output_dir(out_dir, "out_dir")
 
-    lines = ["path,label"] if fmt == "csv" else []
+    text = io.StringIO()
+    table = csv.writer(text, lineterminator="\n")  # quotes a name with a comma or a quote
+    if fmt == "csv":
+        table.writerow(["path", "label"])
     files: dict[str, bytes | None] = {}  # relative path -> text to write (None: an encoded clip)
     for i in range(N):
         rel = f"videos/clip_{i:06d}.mp4"
         files[rel] = None
         label = class_names[labels[i]] if class_names is not None else str(int(labels[i]))
-        lines.append(f"{rel},{label}" if fmt == "csv" else f"{rel} {T} {label}")
+        if fmt == "csv":
+            table.writerow([rel, label])
+        else:
+            text.write(f"{rel} {T} {label}\n")
     if class_names is not None:
         files["classes.txt"] = ("\n".join(class_names) + "\n").encode()
     annotation = "annotations.csv" if fmt == "csv" else "annotations.txt"
-    files[annotation] = ("\n".join(lines) + "\n").encode()  # last: it appears only when the clips are there
+    files[annotation] = text.getvalue().encode()  # last: it appears only when the clips are there
 
     created = [p for p in (out_dir / "videos", out_dir, *out_dir.parents) if not p.exists()]  # deepest first
     out_dir.mkdir(parents=True, exist_ok=True)

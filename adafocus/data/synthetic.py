@@ -1,4 +1,4 @@
-"""A synthetic video benchmark with per-frame ground truth (DESIGN.md 4).
+"""A synthetic video benchmark with per-frame ground truth (docs/design.md, "The synthetic benchmark").
 
 Each clip shows one small handwritten digit (``sklearn.datasets.load_digits``, upsampled smoothly
 and drawn in a bright colour) gliding along a curved path over a cluttered background: a dimmed,
@@ -106,7 +106,7 @@ def _cubic_upsample_1d(x: np.ndarray, factor: int, axis: int) -> np.ndarray:
     x = np.moveaxis(x, axis, -1)
     n = x.shape[-1]
     pad = np.concatenate([np.zeros(x.shape[:-1] + (2,)), x, np.zeros(x.shape[:-1] + (2,))], axis=-1)
-    u = (np.arange(n * factor) + 0.5) / factor - 0.5  # output pixel centres in input pixels
+    u = (np.arange(n * factor) + 0.5) / factor - 0.5  # output pixel centers in input pixels
     i0 = np.floor(u).astype(int)
     f = u - i0
     out = np.zeros(x.shape[:-1] + (n * factor,))
@@ -188,7 +188,7 @@ def _sizes(rng: np.random.Generator, cfg: DataConfig) -> np.ndarray:
 def _paths(rng: np.random.Generator, side: np.ndarray, S: int, speed: float) -> tuple[np.ndarray, np.ndarray]:
     """Top-left corners ``x0, y0`` ``(G, T)`` of ``G`` glyphs of sides ``side`` ``(G, T)`` pixels.
 
-    Each centre moves ``speed`` (jittered) pixels per frame along a curve of constant turn rate
+    Each center moves ``speed`` (jittered) pixels per frame along a curve of constant turn rate
     and bounces off the frame's edges, so the glyph always lies inside the frame.
     """
     G, T = side.shape
@@ -199,8 +199,8 @@ def _paths(rng: np.random.Generator, side: np.ndarray, S: int, speed: float) -> 
     corner = []
     for axis, trig in enumerate((np.cos, np.sin)):
         moves = _q(step * trig(heading))  # (G, T)
-        centre = start[axis] + np.concatenate([np.zeros((G, 1)), np.cumsum(moves[:, :-1], axis=1)], axis=1)
-        corner.append(_q(_fold(centre, side / 2, S - side / 2) - side / 2))
+        center = start[axis] + np.concatenate([np.zeros((G, 1)), np.cumsum(moves[:, :-1], axis=1)], axis=1)
+        corner.append(_q(_fold(center, side / 2, S - side / 2) - side / 2))
     return corner[0], corner[1]
 
 
@@ -490,6 +490,32 @@ def _generate_chunk(cfg: DataConfig, split: str, indices: list[int], labels: lis
     return tuple(np.stack([c[k] for c in clips]) for k in ("video", "boxes", "mask"))
 
 
+def run_chunks(fn, tasks: list[tuple], sizes: list[int], workers: int, desc: str, progress: bool,
+               assets: tuple[int, int]):
+    """Yield ``fn(*task)`` for every task, in order, in ``workers`` processes when the job is large.
+
+    ``sizes``: items per task (for the progress bar); ``assets``: ``(frame_size, channels)`` of the
+    assets to load once before forking. Each item's random draws depend only on its own seed, so
+    any worker count gives the same bytes.
+    """
+    bar = tqdm(total=sum(sizes), desc=desc, unit="clip", disable=not progress)
+    pool = None
+    if workers <= 1 or sum(sizes) < PARALLEL_MIN_CLIPS:
+        results = (fn(*task) for task in tasks)
+    else:
+        _digits(), _backgrounds(*assets)  # load the assets once, before forking
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_START_METHOD))
+        results = pool.map(fn, *zip(*tasks))
+    try:
+        for size, result in zip(sizes, results):
+            yield result
+            bar.update(size)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
 def generate_clips(cfg: DataConfig, split: str, indices: Sequence[int], progress: bool = True,
                    workers: int | None = None) -> ClipSet:
     """Clips ``indices`` of a split (identical to the same rows of :func:`generate_split`)."""
@@ -501,25 +527,13 @@ def generate_clips(cfg: DataConfig, split: str, indices: Sequence[int], progress
     videos = np.zeros((len(indices), T, C, S, S), dtype=np.uint8)
     boxes = np.zeros((len(indices), T, 4), dtype=np.float32)
     mask = np.zeros((len(indices), T), dtype=bool)
-    starts = range(0, len(indices), CHUNK_SIZE)
+    starts = list(range(0, len(indices), CHUNK_SIZE))
     tasks = [(cfg, split, indices[a: a + CHUNK_SIZE], labels[indices[a: a + CHUNK_SIZE]].tolist()) for a in starts]
     workers = DEFAULT_WORKERS if workers is None else workers
-    bar = tqdm(total=len(indices), desc=f"generating {split}", unit="clip", disable=not progress)
-    if workers <= 1 or len(indices) < PARALLEL_MIN_CLIPS:
-        results = (_generate_chunk(*task) for task in tasks)
-        pool = None
-    else:  # each clip's rng depends only on (seed, split, index): any worker count gives the same bytes
-        _digits(), _backgrounds(S, C)  # load the assets once, before forking
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_START_METHOD))
-        results = pool.map(_generate_chunk, *zip(*tasks))
-    try:
-        for a, (v, b, m) in zip(starts, results):
-            videos[a: a + len(v)], boxes[a: a + len(v)], mask[a: a + len(v)] = v, b, m
-            bar.update(len(v))
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    results = run_chunks(_generate_chunk, tasks, [len(t[2]) for t in tasks], workers, f"generating {split}",
+                         progress, (S, C))
+    for a, (v, b, m) in zip(starts, results):
+        videos[a: a + len(v)], boxes[a: a + len(v)], mask[a: a + len(v)] = v, b, m
     return ClipSet(torch.from_numpy(videos), torch.from_numpy(labels[indices]), torch.from_numpy(boxes),
                    torch.from_numpy(mask))
 

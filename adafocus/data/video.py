@@ -1,6 +1,6 @@
 """Real videos: a folder of video files plus an annotation file, decoded at sampling time.
 
-The pipeline for one clip (DESIGN.md 4, "real videos are first-class too"):
+The pipeline for one clip (docs/design.md, "The synthetic benchmark": real videos are first-class too):
 
 1. **Annotations.** :func:`read_annotations` reads either a CSV with a header ``path,label`` or the
    common whitespace list formats ``path label`` and ``path num_frames label``. Paths are relative
@@ -10,13 +10,13 @@ The pipeline for one clip (DESIGN.md 4, "real videos are first-class too"):
    all-integer labels keep their value (names ``"0" .. "max"``), otherwise the sorted unique names.
 2. **Frame sampling (TSN style).** :func:`sample_segment_indices` splits the video's ``n`` frames
    into ``T`` equal segments and takes one frame per segment: a random one in training, the
-   centre one at test. Only those ``T`` frames are decoded.
+   center one at test. Only those ``T`` frames are decoded.
 3. **Decoding.** :func:`read_clip` opens a file once, counts its frames, asks a sampler which
    indices to decode and decodes only those, with decord (``VideoReader.get_batch``, one thread) or
    PyAV (sequential decode keeping the wanted frames; no seeking, fine for short clips).
    ``backend="auto"`` prefers decord and falls back to PyAV when decord is missing or fails on a
    file. :func:`read_frames`, :func:`video_num_frames` and :func:`check_video` are thin wrappers.
-4. **Resizing.** :func:`resize_frames` centre-crops the short side to a square, then resizes to
+4. **Resizing.** :func:`resize_frames` center-crops the short side to a square, then resizes to
    ``frame_size`` with bilinear ``interpolate(antialias=True)``, giving float32 ``(T, C, H, W)``
    in [0, 1].
 
@@ -28,9 +28,10 @@ was expected; with ``on_error="skip"`` broken videos are found up front and left
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
+import re
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import Callable, Sequence
@@ -40,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from adafocus.checks import as_index, as_path, is_int
+from adafocus.checks import as_index, as_path, is_int, path_problem
 
 BACKENDS = ("auto", "decord", "av")
 ON_ERROR = ("raise", "skip")
@@ -72,37 +73,44 @@ def read_annotations(
 
     Formats (detected from a ``.csv`` suffix or a first line starting with ``path,``):
 
-    - CSV with a header containing ``path`` and ``label`` (other columns are ignored);
+    - CSV with a header containing ``path`` and ``label`` (other columns are ignored). Fields may be
+      quoted (``"a, b.mp4"``; ``""`` for a quote inside quotes); spaces around fields are removed;
+      a field may not span lines;
     - whitespace lists ``path label`` or ``path num_frames label`` (``num_frames`` is checked to be
       an integer and otherwise ignored: the decoder counts frames itself). Paths may not contain
-      spaces in this format; use the CSV format for those.
+      spaces in this format; use the CSV format for those. A first line such as ``path label`` or
+      ``video num_frames class`` is recognised as a header and skipped.
 
-    Blank lines and lines starting with ``#`` are skipped. Existence of the video files is not
-    checked here (see :class:`VideoFolderDataset`).
+    Text is UTF-8, with or without a byte-order mark, with ``\\n``, ``\\r\\n`` or ``\\r`` line ends
+    (the same holds for ``classes.txt``). Blank lines and lines starting with ``#`` are skipped (a
+    quoted CSV path starting with ``#`` is a path). A video listed twice must have the same label
+    both times. All-integer labels without class names are class indices; one far beyond the number
+    of entries (:func:`inferred_label_limit`) is an error rather than that many class names.
+    Existence of the video files is not checked here (see :class:`VideoFolderDataset`).
     """
     path = as_path(path, "annotation_file", VideoError)
     expected = "a CSV with header 'path,label' or a list file with lines 'path label' / 'path num_frames label'"
     if path.is_dir():
         raise VideoError(f"annotation file {path} is a directory; expected an annotation file: {expected}")
     if not path.is_file():
+        problem = path_problem(path)
+        if problem is not None:
+            raise VideoError(f"annotation file {path} {problem}; expected {expected}")
         raise VideoError(f"annotation file not found: {path}; expected {expected}")
     root = path.parent if video_root is None else as_path(video_root, "video_root", VideoError)
     if not root.is_dir():
-        raise VideoError(f"video_root {root} is not a directory; expected the folder the paths in {path} "
-                         "are relative to")
+        problem = path_problem(root) or "is not a directory"
+        raise VideoError(f"video_root {root} {problem}; expected the folder the paths in {path} are relative to")
     if classes is not None and (isinstance(classes, str) or not all(isinstance(c, str) for c in classes)):
         raise VideoError(f"classes: expected a list of class names (strings), got {classes!r}")
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except UnicodeDecodeError as e:
-        raise VideoError(f"{path}: not a text file (byte {e.start} is not UTF-8); expected {expected}") from None
-    first = next((ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
-    if not first:
+    lines = _read_lines(path, expected)
+    entries = [(n, ln) for n, ln in enumerate(lines, start=1) if ln.strip() and not ln.lstrip().startswith("#")]
+    if not entries:
         raise VideoError(f"{path}: no annotation entries found (nothing but blank lines and # comments); "
                          f"expected {expected}")
-    is_csv = path.suffix.lower() == ".csv" or first.split(",")[0].strip().lower() == "path"
-    rows = _parse_csv(path, lines) if is_csv else _parse_list(path, lines)
+    first = entries[0][1].split(",")[0].strip().strip('"').strip().lower()
+    is_csv = path.suffix.lower() == ".csv" or first == "path"
+    rows = _parse_csv(path, entries) if is_csv else _parse_list(path, entries)
     if not rows:
         raise VideoError(f"{path}: no annotation entries found; expected one line per video")
 
@@ -112,80 +120,183 @@ def read_annotations(
         source = str(path.parent / CLASSES_FILE)
     names = list(classes) if classes is not None else _infer_classes(path, rows)
     if len(set(names)) != len(names):
-        raise VideoError(f"class names from {source} contain duplicates; expected unique names, got {names}")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise VideoError(f"class names from {source} contain duplicates {dupes[:MAX_LISTED]}; expected unique names")
 
     index = {name: i for i, name in enumerate(names)}
     items = []
+    seen: dict[str, tuple[int, str, int]] = {}  # normalised video path -> (line, label, class index)
     for lineno, vpath, label in rows:
+        number = _int_value(label)
         if label in index:
             target = index[label]
-        elif _is_int(label) and 0 <= int(label) < len(names):
-            target = int(label)
+        elif number is not None and 0 <= number < len(names):
+            target = number
         else:
             known = names if len(names) <= MAX_LISTED else names[:MAX_LISTED] + ["..."]
-            raise VideoError(f"{path}:{lineno}: unknown label {label!r}; expected a class name from "
+            raise VideoError(f"{path}:{lineno}: unknown label {label[:100]!r}; expected a class name from "
                              f"{source if classes is not None else 'the labels'} {known} or an integer in "
                              f"[0, {len(names) - 1}]")
         p = Path(vpath)
-        items.append((p if p.is_absolute() else root / p, target))
+        full = p if p.is_absolute() else root / p
+        key = os.path.normpath(full)
+        if key in seen and seen[key][2] != target:
+            first_line, first_label, _ = seen[key]
+            raise VideoError(f"{path}:{lineno}: video {vpath!r} has label {label!r} here but {first_label!r} at line "
+                             f"{first_line}; expected one label per video")
+        seen.setdefault(key, (lineno, label, target))
+        items.append((full, target))
     return items, names
 
 
-def _parse_csv(path: Path, lines: list[str]) -> list[tuple[int, str, str]]:
-    reader = csv.reader(lines)
-    header = [h.strip().lower() for h in next(reader, [])]
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _read_lines(path: Path, expected: str) -> list[str]:
+    """The lines of a UTF-8 text file: a byte-order mark dropped, ``\\n``, ``\\r\\n`` and ``\\r`` ends."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise VideoError(f"{path}: saved as UTF-16 text; expected UTF-8 (save it as 'CSV UTF-8' or plain UTF-8 "
+                         f"text): {expected}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise VideoError(f"{path}: not a text file (byte {e.start} is not UTF-8); expected {expected}") from None
+    lines = _LINE_END.split(text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def _split_csv_line(line: str) -> list[str]:
+    """One CSV line split into fields, each stripped of surrounding whitespace.
+
+    A field may be quoted (RFC 4180: ``"a, b"``, with ``""`` for a quote inside); spaces around the
+    quotes are allowed; a quote inside an unquoted field is literal. ``ValueError`` for a quote that
+    is never closed and for text after a closing quote.
+    """
+    fields, i, n = [], 0, len(line)
+    while True:
+        while i < n and line[i] in " \t":
+            i += 1
+        if i < n and line[i] == '"':
+            opened, i, parts = i, i + 1, []
+            while True:
+                j = line.find('"', i)
+                if j < 0:
+                    raise ValueError(f"unbalanced quote: the quote at column {opened + 1} is never closed (a quote "
+                                     "inside a quoted field is written twice: \"\")")
+                parts.append(line[i:j])
+                if line.startswith('""', j):
+                    parts.append('"')
+                    i = j + 2
+                    continue
+                i = j + 1
+                break
+            closed = i  # (1-based column of the closing quote)
+            while i < n and line[i] in " \t":
+                i += 1
+            if i < n and line[i] != ",":
+                raise ValueError(f"text {line[i:i + 20]!r} after the closing quote at column {closed}; expected a "
+                                 "comma or the end of the line")
+            fields.append("".join(parts).strip())
+        else:
+            j = line.find(",", i)
+            j = n if j < 0 else j
+            fields.append(line[i:j].strip())
+            i = j
+        if i >= n:
+            return fields
+        i += 1  # past the comma
+
+
+def _csv_fields(path: Path, lineno: int, line: str) -> list[str]:
+    try:
+        return _split_csv_line(line)
+    except ValueError as e:
+        raise VideoError(f"{path}:{lineno}: malformed CSV line ({e}): {line[:200]!r}") from None
+
+
+def _parse_csv(path: Path, entries: list[tuple[int, str]]) -> list[tuple[int, str, str]]:
+    header_line, header_text = entries[0]
+    header = [h.lower() for h in _csv_fields(path, header_line, header_text)]
     if "path" not in header or "label" not in header:
-        raise VideoError(f"{path}:1: CSV header {header} lacks a column; expected at least 'path,label'")
+        raise VideoError(f"{path}:{header_line}: CSV header {header} lacks a column; expected at least 'path,label'")
     ip, il = header.index("path"), header.index("label")
     rows = []
-    for lineno, row in enumerate(reader, start=2):
-        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+    for lineno, line in entries[1:]:
+        row = _csv_fields(path, lineno, line)
+        if not "".join(row):
             continue
         if len(row) != len(header):
             raise VideoError(f"{path}:{lineno}: {len(row)} fields {row}; expected {len(header)} "
                              f"comma-separated fields ({','.join(header)})")
-        vpath, label = row[ip].strip(), row[il].strip()
+        vpath, label = row[ip], row[il]
         if not vpath or not label:
             raise VideoError(f"{path}:{lineno}: empty path or label in {row}; expected both")
         rows.append((lineno, vpath, label))
     return rows
 
 
-def _parse_list(path: Path, lines: list[str]) -> list[tuple[int, str, str]]:
+# words that make the first line of a list file a header rather than a video
+_HEADER_PATH = {"path", "video", "video_path", "videos", "file", "filename", "file_name", "name", "clip"}
+_HEADER_COUNT = {"num_frames", "frames", "n_frames", "nframes", "length", "count"}
+_HEADER_LABEL = {"label", "labels", "class", "class_name", "classname", "category", "target", "class_id",
+                 "class_index"}
+
+
+def _is_list_header(fields: list[str]) -> bool:
+    words = [f.lower() for f in fields]
+    return (len(words) in (2, 3) and words[0] in _HEADER_PATH and words[-1] in _HEADER_LABEL
+            and (len(words) == 2 or words[1] in _HEADER_COUNT))
+
+
+def _parse_list(path: Path, entries: list[tuple[int, str]]) -> list[tuple[int, str, str]]:
     rows = []
-    for lineno, line in enumerate(lines, start=1):
+    for k, (lineno, line) in enumerate(entries):
         fields = line.split()
-        if not fields or fields[0].startswith("#"):
+        if k == 0 and _is_list_header(fields):
             continue
         if len(fields) == 2:
             vpath, label = fields
         elif len(fields) == 3:
             vpath, count, label = fields
-            if not (_is_int(count) and int(count) >= 0):
-                raise VideoError(f"{path}:{lineno}: num_frames {count!r} is not a non-negative integer; "
+            if _int_value(count) is None:
+                raise VideoError(f"{path}:{lineno}: num_frames {count[:50]!r} is not a non-negative integer; "
                                  "expected 'path num_frames label'")
         else:
-            raise VideoError(f"{path}:{lineno}: {len(fields)} fields in {line.strip()!r}; expected "
+            raise VideoError(f"{path}:{lineno}: {len(fields)} fields in {line.strip()[:200]!r}; expected "
                              "'path label' or 'path num_frames label' separated by whitespace")
         rows.append((lineno, vpath, label))
     return rows
 
 
 def _read_classes_file(path: Path) -> list[str]:
-    names = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    names = [ln.strip() for ln in _read_lines(path, "one class name per line") if ln.strip()]
     if not names:
         raise VideoError(f"{path} is empty; expected one class name per line")
     return names
 
 
+def inferred_label_limit(num_entries: int) -> int:
+    """Integer labels without class names are class indices ``0 .. max``; a label at or above this
+    limit (a hundred times the number of entries, at least 1000) is refused as a likely mistake (a
+    swapped column, a video id) rather than turned into that many class names."""
+    return max(1000, 100 * num_entries)
+
+
 def _infer_classes(path: Path, rows: list[tuple[int, str, str]]) -> list[str]:
     """All-integer labels keep their value (names "0" .. "max"); all-name labels are sorted."""
-    ints = [(lineno, lbl) for lineno, _, lbl in rows if _is_int(lbl.lstrip("-"))]
+    ints = [(lineno, lbl) for lineno, _, lbl in rows if _int_value(lbl.removeprefix("-")) is not None]
     if len(ints) == len(rows):
+        limit = inferred_label_limit(len(rows))
         for lineno, lbl in ints:
-            if int(lbl) < 0:
-                raise VideoError(f"{path}:{lineno}: label {lbl}; expected a non-negative class index")
-        return [str(i) for i in range(max(int(lbl) for _, lbl in ints) + 1)]
+            if lbl.startswith("-"):
+                raise VideoError(f"{path}:{lineno}: label {lbl[:30]}; expected a non-negative class index")
+            if _int_value(lbl) >= limit:
+                raise VideoError(
+                    f"{path}:{lineno}: label {lbl[:30]} is far beyond the {len(rows)} entries (integer labels without "
+                    f"class names are class indices 0 .. max); expected labels below {limit}, or pass classes "
+                    f"(or put a {CLASSES_FILE} next to the file) to name the classes")
+        return [str(i) for i in range(max(_int_value(lbl) for _, lbl in ints) + 1)]
     if ints:
         lineno, lbl = ints[0]
         raise VideoError(f"{path}:{lineno}: integer label {lbl!r} among class-name labels; expected one kind "
@@ -193,8 +304,32 @@ def _infer_classes(path: Path, rows: list[tuple[int, str, str]]) -> list[str]:
     return sorted({lbl for _, _, lbl in rows})
 
 
-def _is_int(s: str) -> bool:
-    return s.isascii() and s.isdigit()  # non-negative integers only
+_HUGE = 10**18  # stands for any integer with more digits (no int() of a 5000-digit string)
+
+
+def _int_value(s: str) -> int | None:
+    """A non-negative decimal integer written in ASCII digits, else None."""
+    if not (s.isascii() and s.isdigit()):
+        return None
+    return int(s) if len(s) <= 18 else _HUGE
+
+
+def class_name_problem(name: str, fmt: str = "csv") -> str | None:
+    """Why :func:`read_annotations` could not read ``name`` back as written (in an annotation file
+    of format ``fmt`` and a ``classes.txt``), or None. :func:`adafocus.data.export_clips` refuses
+    such names before writing anything."""
+    if not isinstance(name, str):
+        return f"is a {type(name).__name__}, not a string"
+    if not name.strip():
+        return "is empty or blank"
+    if name != name.strip():
+        return "has leading or trailing whitespace (the reader strips it)"
+    bad = next((c for c in name if c == "\ufeff" or unicodedata.category(c) in ("Cc", "Cs")), None)
+    if bad is not None:
+        return f"contains the control character {bad!r} (line breaks, tabs, NUL, byte-order marks cannot be read back)"
+    if fmt == "list" and any(c.isspace() for c in name):
+        return "contains whitespace, which separates the fields of fmt='list' (use fmt='csv')"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +359,9 @@ def _backends_to_try(backend: str) -> list[str]:
 def _check_file(path: Path) -> None:
     """Cheap checks that give clearer messages than a decoder would."""
     if not path.exists():
+        problem = path_problem(path)
+        if problem is not None:  # a link loop, a broken link: not the same as a missing file
+            raise VideoError(f"video file {path} {problem}; expected an existing video file")
         raise VideoError(f"video file not found: {path}; expected an existing video file")
     if not path.is_file():
         raise VideoError(f"video path {path} is not a regular file; expected a video file")
@@ -383,7 +521,7 @@ def sample_segment_indices(
 
     Segment ``i`` holds frames ``[floor(i n / T), floor((i + 1) n / T))``. Training draws a frame
     uniformly inside each segment (``rng``, default ``np.random.default_rng()``); test takes the
-    centre frame ``start + len // 2``. Indices are strictly increasing when ``n >= T``.
+    center frame ``start + len // 2``. Indices are strictly increasing when ``n >= T``.
 
     A video shorter than ``T`` frames raises :class:`VideoError` unless ``pad="repeat"``: then frame
     ``floor((i + u) n / T)`` is used (``u`` = 0.5 at test, uniform in training), so every frame is
@@ -415,7 +553,7 @@ def sample_segment_indices(
 def resize_frames(frames: np.ndarray, size: int, channels: int = 3) -> torch.Tensor:
     """uint8 ``(T, H, W, 3)`` -> float32 ``(T, channels, size, size)`` in [0, 1].
 
-    Centre-crops the short side to a square (no aspect distortion), then resizes with bilinear
+    Center-crops the short side to a square (no aspect distortion), then resizes with bilinear
     ``interpolate(antialias=True)`` (antialiasing matters when shrinking, e.g. 720p to 64²).
     ``channels=1`` averages R, G and B.
     """

@@ -1,106 +1,152 @@
-"""Uni-AdaFocus: glance, decide where and when to look, focus, classify with exits (DESIGN.md 1).
+"""Uni-AdaFocus: glance, decide where and when to look, focus, classify with exits.
 
-One clip ``(B, T, C, H, W)`` goes through five stages, each a method so that early-exit
-inference can run them one step at a time and a cost counter can price each one:
+One clip ``(B, T, C, H, W)`` goes through two public steps (docs/design.md, "The method"):
 
-1. :meth:`UniAdaFocus.glance_features` -- the cheap glance network sees ``T_g`` uniformly spaced
-   frames, downsampled to ``glance_size``: maps ``(B, T_g, C_g, h, w)`` and pooled features.
-2. :meth:`~UniAdaFocus.spatial_actions` -- the spatial policy reads the *detached* maps and gives a
-   box per glance frame (:mod:`adafocus.models.policy`); boxes at other frames are linearly
-   interpolated in time.
-3. :meth:`~UniAdaFocus.select_frames` -- the temporal policy's distribution ``w`` over the glance
-   positions is sampled with stratified inverse-CDF sampling: ``K`` frame indices
-   (:mod:`adafocus.models.sampling`).
-4. :meth:`~UniAdaFocus.focus_features` -- the ``K`` boxes are cropped from the ``K`` frames and
-   resampled to ``P x P`` patches (:mod:`adafocus.models.patches`) for the focus network.
-5. :meth:`~UniAdaFocus.classify` -- per-step MLPs, running max-pools, an exit after every step
-   (:mod:`adafocus.models.heads`).
+``plan = model.plan(video)`` -- *what to look at*:
 
-**How the policies learn.** The patches are cropped with *detached* boxes and the frames are
-integer indices, so sampling and cropping are not differentiable with respect to the policies:
-the classifier's loss never reaches them. Two differentiable surrogates do:
+1. :meth:`UniAdaFocus.glance_features`: the cheap glance network sees ``T_g`` frames (one per
+   segment of the clip; a random frame of the segment in training with ``glance_jitter``), resized to
+   ``glance_size``: maps ``(B, T_g, C_g, h, w)`` and pooled features ``(B, T_g, C_g)``;
+2. :meth:`~UniAdaFocus.spatial_actions`: the spatial policy reads the (detached) maps and gives a box
+   per glance frame (:mod:`adafocus.models.policy`); boxes at other frames are interpolated in time;
+3. :meth:`~UniAdaFocus.temporal_weights` and :meth:`~UniAdaFocus.select_frames`: the temporal
+   policy's distribution ``w`` over the glance positions, sampled with stratified inverse-CDF
+   sampling into ``K`` frame indices (:mod:`adafocus.models.sampling`).
 
-- spatial (:meth:`~UniAdaFocus.spatial_surrogate`): the glance *feature map* is cropped with the
-  same, non-detached boxes by ``grid_sample``, pooled and classified by an auxiliary head; its
-  cross-entropy moves the boxes towards regions whose features identify the class.
-- temporal (:meth:`~UniAdaFocus.temporal_surrogate`): Monte Carlo draws of ``K`` glance positions
-  (without replacement, from ``w``); each draw's glance features are averaged with the live
-  weights ``w`` renormalised over the draw, classified, and the logits averaged over draws; its
-  cross-entropy moves ``w`` towards informative frames.
+``out = model.run(video, plan)`` -- *look and answer*:
 
-**Step by step (real early exit).** In eval mode the stages reproduce :meth:`UniAdaFocus.forward`::
+4. :meth:`~UniAdaFocus.focus_features`: the ``K`` boxes are cropped from the ``K`` frames and
+   resampled to ``P x P`` patches (:mod:`adafocus.models.patches`) for the focus network; the crop
+   uses *detached* boxes unless ``patch_grad`` (AdaFocusV2's end-to-end crop);
+5. :meth:`~UniAdaFocus.classify`: per-step MLPs, running max-pools, an exit after every step
+   (:mod:`adafocus.models.heads`). In training the per-frame auxiliary heads also classify every
+   glance frame and every focus patch alone (``out.glance_frame_logits``, ``out.focus_frame_logits``).
 
-    g = model.glance_features(video)                       # or one glance frame at a time (positions=)
-    state = model.classifier.init_state()
-    for t in range(T_g):                                   # stop here for samples that are confident
-        logits, state = model.classifier.glance_step(g.feats[:, t], state)
-    w = model.temporal_weights(g.feats)
-    idx = model.select_frames(B, "policy", w)
-    boxes = model.select_boxes("policy", idx, model.spatial_actions(g.maps))
-    for k in range(K):                                     # one patch per step (not with focus_tsm)
-        f = model.focus_features(video, boxes[:, k:k + 1], idx[:, k:k + 1])
-        logits, state = model.classifier.focus_step(f[:, 0], state)
+``model(video) == model.run(video, model.plan(video))``. Step-by-step inference with real early
+exits is :func:`adafocus.models.exits.exiting_forward`; it uses the same public methods.
 
-Slice ``video``, ``idx``, ``boxes`` and ``state`` (:meth:`ExitState.select`) to the samples still running.
+**How the policies learn** is not in the forward pass: the surrogates that train them are loss
+terms (:mod:`adafocus.models.surrogates`, :mod:`adafocus.losses`), computed from ``out.plan`` and
+the model's surrogate head (:attr:`UniAdaFocus.spatial_head`).
+
+**Ground truth** enters only the oracle modes (``patch_mode="oracle"`` / ``frame_mode="oracle"``,
+:attr:`UniAdaFocus.needs_ground_truth`); every other mode ignores ``gt_boxes`` and ``gt_mask``.
 
 Variants come from :class:`~adafocus.config.ModelConfig` switches and modes (named presets in
 :mod:`adafocus.models.registry`): ``patch_mode`` policy / random / center / oracle (the true box
 brought into ``[box_min, box_max]``) / full (the whole frame resized to ``P``); ``frame_mode``
 policy / uniform / oracle (``K`` informative frames, stratified); ``use_glance`` / ``use_focus``;
-``exits``. AdaFocusV2 is the special case with square boxes, uniform frames and no exits.
+``exits``. AdaFocusV2 is the special case with square boxes, uniform frames, no exits and the
+end-to-end crop.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from adafocus.config import FRAME_MODES, PATCH_MODES, ModelConfig
 from adafocus.models.backbones import ConvBNAct, MobileNetV2, ResNet
-from adafocus.models.heads import ClassifierOutput, ExitClassifier
-from adafocus.models.patches import (boxes_from_actions, box_centers, clamp_boxes, crop_patches,
-                                     interpolate_actions, jitter_boxes, random_boxes)
+from adafocus.models.heads import ExitClassifier
+from adafocus.models.patches import (box_centers, boxes_from_actions, center_boxes, clamp_boxes, crop_patches,
+                                     interpolate_actions, jitter_boxes, random_boxes, random_boxes_of_side,
+                                     resize_frames)
 from adafocus.models.policy import SpatialPolicy, TemporalPolicy
-from adafocus.models.sampling import sample_frames, sample_without_replacement, uniform_indices
+from adafocus.models.sampling import sample_frames, segment_indices, uniform_indices
 
-CENTER_ACTION = 0.5  # the centre patch: middle position, middle scale
+CENTER_ACTION = 0.5  # the center patch: middle position, middle scale
+# Inference stages, each a torch.profiler.record_function label "adafocus::<stage>" (cheap when no profiler
+# runs): benchmarks/profile_inference.py splits the seconds by them. "sampling_crop" is everything outside
+# the networks that moves pixels or picks them (frame gathers, the glance's resize, frame sampling, boxes,
+# the crop), which is where adafocus.flops.model_cost counts resizing and cropping ("patch_extraction").
+STAGES = ("check_input", "glance", "policies", "sampling_crop", "focus", "classifier")
 
 
-@dataclass
-class AdaFocusOutput:
-    logits: Tensor  # (B, n) final prediction (last exit)
-    exit_logits: Tensor  # (B, S, n), S = T_g + K exits (K without glance, T_g without focus, 1 without exits)
-    glance_logits: Tensor | None  # (B, n) auxiliary head on the glance features alone
-    focus_logits: Tensor | None  # (B, n) auxiliary head on the focus features alone (None without focus)
-    spatial_logits: Tensor | None  # (B, n) spatial surrogate (gradients reach the spatial policy); training only
-    temporal_logits: Tensor | None  # (B, n) temporal surrogate (gradients reach w); training only
-    boxes: Tensor  # (B, K, 4) x0, y0, x1, y1 pixels at the chosen frames (detached)
-    frame_idx: Tensor  # (B, K) chosen frame indices, sorted
-    glance_boxes: Tensor | None  # (B, T_g, 4) policy boxes at the glance frames (with gradients)
-    glance_idx: Tensor | None  # (T_g,) glance frame indices
-    temporal_weights: Tensor | None  # (B, T_g) the temporal policy's w
-    box_centers: Tensor | None  # (B, T_g, 2) policy box centres (x, y) pixels (with gradients)
-    # (B, T_g) bool: the true informative mask at the glance frames, when gt_mask was given (a training
-    # target for train.temporal_supervision; never used by the model itself)
-    glance_mask: Tensor | None = None
+def stage(name: str) -> record_function:
+    """The profiler label of one inference stage (one of :data:`STAGES`)."""
+    return record_function(f"adafocus::{name}")
 
 
 @dataclass
 class GlanceOutput:
-    maps: Tensor  # (B, T_g, C_g, h, w)
-    feats: Tensor  # (B, T_g, C_g) spatially average-pooled maps
+    maps: Tensor  # (B, T_g, C_g, h, w) glance feature maps
+    feats: Tensor  # (B, T_g, C_g) spatially pooled maps (max or average: model.glance_pool)
+    positions: Tensor  # (B, T_g) the glance frames' indices in the clip
+
+
+@dataclass
+class Plan:
+    """What the model decided to look at: the output of :meth:`UniAdaFocus.plan`."""
+
+    patch_mode: str  # policy | random | center | oracle | full | none (no focus network)
+    frame_mode: str  # policy | uniform | oracle
+    glance: GlanceOutput | None  # None without a glance network
+    frame_idx: Tensor  # (B, K) the focus frames, sorted
+    boxes: Tensor  # (B, K, 4) x0, y0, x1, y1 pixels at frame_idx (live: gradients reach the spatial policy)
+    actions: Tensor | None = None  # (B, T_g, 4) the spatial policy's actions at the glance frames (live)
+    glance_boxes: Tensor | None = None  # (B, T_g, 4) the policy's boxes at the glance frames (live)
+    weights: Tensor | None = None  # (B, T_g) the temporal policy's w (live)
+
+    def select(self, index: Tensor) -> "Plan":
+        """The plan of a subset of the batch (a bool mask or indices), e.g. the clips still running."""
+        pick = (lambda t: None if t is None else t[index])
+        g = self.glance
+        glance = None if g is None else GlanceOutput(g.maps[index], g.feats[index], g.positions[index])
+        return Plan(self.patch_mode, self.frame_mode, glance, self.frame_idx[index], self.boxes[index],
+                    pick(self.actions), pick(self.glance_boxes), pick(self.weights))
+
+
+@dataclass
+class AdaFocusOutput:
+    """The answer (``logits``, every exit's ``exit_logits``) and the :class:`Plan` it came from."""
+
+    logits: Tensor  # (B, n) final prediction (last exit)
+    exit_logits: Tensor  # (B, S, n), S = T_g + K exits (K without glance, T_g without focus, 1 without exits)
+    plan: Plan
+    glance_frame_logits: Tensor | None = None  # (B, T_g, n) each glance frame alone (training only)
+    focus_frame_logits: Tensor | None = None  # (B, K, n) each focus patch alone (training only)
+
+    @property
+    def boxes(self) -> Tensor:
+        """(B, K, 4) the chosen boxes, detached."""
+        return self.plan.boxes.detach()
+
+    @property
+    def frame_idx(self) -> Tensor:
+        """(B, K) the chosen frames."""
+        return self.plan.frame_idx
+
+    @property
+    def temporal_weights(self) -> Tensor | None:
+        """(B, T_g) the temporal policy's ``w`` (None without a temporal policy in use)."""
+        return self.plan.weights
+
+    @property
+    def glance_boxes(self) -> Tensor | None:
+        """(B, T_g, 4) the policy's boxes at the glance frames (None without a spatial policy in use)."""
+        return self.plan.glance_boxes
+
+    @property
+    def glance_idx(self) -> Tensor | None:
+        """(B, T_g) the glance frames' indices (None without a glance network)."""
+        return None if self.plan.glance is None else self.plan.glance.positions
+
+    @property
+    def box_centers(self) -> Tensor | None:
+        """(B, T_g, 2) centers (x, y) in pixels of the policy's boxes at the glance frames."""
+        return None if self.plan.glance_boxes is None else box_centers(self.plan.glance_boxes)
 
 
 class Glance(nn.Module):
     """MobileNetV2 up to output stride ``stride``, then an optional 1x1 conv to ``feature_dim``.
 
     At stride 32 this is the whole MobileNetV2 (its last 1x1 conv has ``feature_dim`` channels, or
-    its own 1280·max(1, width) when 0). At stride 8 or 16 the network is cut after the last block
-    of that stride, so a 32² frame still gives a 4x4 map for the spatial policy to point into, at
-    a fraction of the full network's cost.
+    its own 1280·max(1, width) when 0). At stride 4, 8 or 16 the network is cut after the last block
+    of that stride, so a small frame still gives a map for the spatial policy to point into (the
+    CPU default: 32² frames, stride 4, an 8x8 map) at a fraction of the full network's cost.
     """
 
     def __init__(self, width: float, in_channels: int, stride: int, feature_dim: int) -> None:
@@ -159,37 +205,44 @@ class UniAdaFocus(nn.Module):
             if value > limit:
                 raise ValueError(f"UniAdaFocus: model.{name} = {value} exceeds {limit} "
                                  f"(frames are {num_frames} x {frame_size}²)")
+        # the glance frames at test time (the center of each segment)
         self.register_buffer("glance_idx", uniform_indices(num_frames, cfg.glance_frames), persistent=False)
         n = cfg.num_classes
 
-        self.glance = self.spatial_policy = self.temporal_policy = self.focus = None
-        self.spatial_head = self.temporal_head = None
+        self.glance = self.glance_head = self.spatial_policy = self.spatial_head = None
+        self.temporal_policy = self.focus = self.focus_head = None
         glance_dim = focus_dim = None
         if cfg.use_glance:
             self.glance = Glance(cfg.glance_width, channels, cfg.glance_stride, cfg.glance_feature_dim)
             glance_dim = self.glance.feature_dim
+            self.glance_head = nn.Linear(glance_dim, n)  # each glance frame alone (training signal)
             side = self.glance.map_size(cfg.glance_size)
             if cfg.spatial_policy:
                 self.spatial_policy = SpatialPolicy(glance_dim, cfg.policy_channels, (side, side), frame_size,
-                                                    cfg.box_min, cfg.box_max, cfg.square_boxes, cfg.location_head)
-                self.spatial_head = nn.Linear(glance_dim, n)
+                                                    cfg.box_min, cfg.box_max, cfg.square_boxes, cfg.location_head,
+                                                    separable=cfg.policy_separable)
+                self.spatial_head = nn.Linear(glance_dim, n)  # the spatial surrogate's classifier
             if cfg.temporal_policy:
                 self.temporal_policy = TemporalPolicy(glance_dim, cfg.temporal_channels)
-                self.temporal_head = nn.Linear(glance_dim, n)
         if cfg.use_focus:
             self.focus = ResNet(cfg.focus_block, cfg.focus_layers, cfg.focus_widths, cfg.focus_stem_stride,
                                 channels, tsm=cfg.focus_tsm, tsm_segments=cfg.num_focus)
             focus_dim = self.focus.feature_dim
+            self.focus_head = nn.Linear(focus_dim, n)  # each focus patch alone (training signal)
         self.classifier = ExitClassifier(glance_dim, focus_dim, cfg.glance_frames, cfg.num_focus, cfg.hidden_dim,
                                          n, exits=cfg.exits)
         if cfg.channels_last:  # 4-D conv weights only; the policies' 3-D/1-D convs stay as they are
             for net in (self.glance, self.focus):
                 if net is not None:
                     net.to(memory_format=torch.channels_last)
+        # resize by exactly 2 with an average pool (the same values as bilinear there, fewer operations):
+        # off in the model as trained; adafocus.models.inference.optimize_for_inference turns it on in a copy
+        self.exact_downsample = False
 
     # -- input checks ---------------------------------------------------------------------------
     def check_input(self, video: Tensor) -> None:
-        """Raise a clear error unless ``video`` is ``(B, T, C, H, W)`` with this model's geometry."""
+        """Raise a clear error unless ``video`` is ``(B, T, C, H, W)`` with this model's geometry, its dtype,
+        and finite values in [0, 1] (checked with one ``aminmax`` per call)."""
         T, C, S = self.num_frames, self.channels, self.frame_size
         if not isinstance(video, Tensor) or video.dim() != 5:
             shape = tuple(video.shape) if isinstance(video, Tensor) else type(video).__name__
@@ -209,42 +262,88 @@ class UniAdaFocus(nn.Module):
                              f"use video.to({dtype})")
         if video.shape[0] == 0:
             raise ValueError(f"UniAdaFocus: video: expected at least one clip, got {tuple(video.shape)}")
-        if not torch.isfinite(video.sum()):  # one cheap pass; any NaN or inf makes the sum non-finite
+        # one cheap pass (aminmax; NaN propagates into both); the counts only on the error path
+        with stage("check_input"):
+            lo, hi = (float(v) for v in torch.aminmax(video.detach()))
+        if not (abs(lo) < float("inf") and abs(hi) < float("inf")):  # (False for NaN too)
             finite = torch.isfinite(video)
             nan = int(video.isnan().sum())
             raise ValueError(f"UniAdaFocus: video: expected finite values in [0, 1], got {nan} NaN and "
                              f"{int((~finite).sum()) - nan} inf values")
+        slack = 0.05  # resampling (bicubic, antialiasing) may overshoot [0, 1] a little
+        if lo < -slack or hi > 1 + slack:
+            likely = "0-255 pixels" if hi > 2 and lo >= -slack else "normalised frames"
+            raise ValueError(
+                f"UniAdaFocus: video: expected values in [0, 1], got values in [{lo:.4g}, {hi:.4g}] (looks like "
+                f"{likely}); the two common causes: 0-255 pixels (use video / 255) and ImageNet-normalised "
+                "frames (undo it: video * std + mean; the model takes raw RGB in [0, 1])")
 
-    def _to_2d_input(self, x: Tensor) -> Tensor:
+
+    def prepare_2d(self, x: Tensor) -> Tensor:
+        """A batch of frames or patches ``(N, C, H, W)`` in the memory format the 2-D backbones expect."""
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
-    # -- stage 1: glance ------------------------------------------------------------------------
-    def glance_features(self, video: Tensor, positions: Tensor | None = None) -> GlanceOutput:
-        """Glance at frames ``glance_idx[positions]`` (default: all ``T_g``) of ``video`` ``(B, T, C, H, W)``."""
+    # -- modes ----------------------------------------------------------------------------------
+    def resolve_modes(self, patch_mode: str | None = None, frame_mode: str | None = None) -> tuple[str, str]:
+        """The modes a call uses (the config's unless overridden), checked against what the model has."""
+        pm = patch_mode or self.cfg.patch_mode
+        fm = frame_mode or self.cfg.frame_mode
+        if pm not in PATCH_MODES:
+            raise ValueError(f"UniAdaFocus: patch_mode must be one of {PATCH_MODES}, got {pm!r}")
+        if fm not in FRAME_MODES:
+            raise ValueError(f"UniAdaFocus: frame_mode must be one of {FRAME_MODES}, got {fm!r}")
+        if self.focus is None:  # glance only: no patches to place, no frames to pick
+            return "none", "uniform"
+        if pm == "policy" and self.spatial_policy is None:
+            raise ValueError("UniAdaFocus: patch_mode='policy' needs the spatial policy (spatial_policy=True)")
+        if fm == "policy" and self.temporal_policy is None:
+            raise ValueError("UniAdaFocus: frame_mode='policy' needs the temporal policy (temporal_policy=True)")
+        return pm, fm
+
+    @property
+    def needs_ground_truth(self) -> bool:
+        """Whether this model's own modes read the true boxes or masks (the oracle)."""
+        pm, fm = self.resolve_modes()
+        return pm == "oracle" or fm == "oracle"
+
+    # -- step 1: glance -------------------------------------------------------------------------
+    def glance_positions(self, batch: int) -> Tensor:
+        """``(B, T_g)`` glance frames: the center of each segment, or (training with ``glance_jitter``) a
+        random frame of it."""
+        jitter = self.training and self.cfg.glance_jitter
+        return segment_indices(self.num_frames, self.cfg.glance_frames, batch, jitter, device=self.glance_idx.device)
+
+    def glance_features(self, video: Tensor, frames: Tensor | None = None) -> GlanceOutput:
+        """Glance at frames ``frames`` (``(B, n)`` or ``(n,)`` indices; default :meth:`glance_positions`) of
+        ``video`` ``(B, T, C, H, W)``."""
         if self.glance is None:
             raise RuntimeError("UniAdaFocus: this model has no glance network (use_glance=False)")
-        idx = self.glance_idx if positions is None else self.glance_idx[positions]
-        frames = video[:, idx]  # (B, T_g, C, H, W)
-        b, tg = frames.shape[:2]
-        x = frames.flatten(0, 1)
-        if self.cfg.glance_size != self.frame_size:
-            x = F.interpolate(x, size=self.cfg.glance_size, mode="bilinear", align_corners=False)
-        maps = self.glance(self._to_2d_input(x))  # (B * T_g, C_g, h, w)
-        maps = maps.reshape(b, tg, *maps.shape[1:])
-        return GlanceOutput(maps, maps.mean(dim=(-2, -1)))
+        B = video.shape[0]
+        frames = self.glance_positions(B) if frames is None else torch.as_tensor(frames, device=video.device)
+        frames = frames.expand(B, -1) if frames.dim() == 1 else frames  # (B, n)
+        with stage("sampling_crop"):
+            x = video[torch.arange(B, device=video.device)[:, None], frames].flatten(0, 1)  # (B * n, C, H, W)
+            if self.cfg.glance_size != self.frame_size:
+                x = resize_frames(x, self.cfg.glance_size, exact_pool=self.exact_downsample)
+            x = self.prepare_2d(x)
+        with stage("glance"):
+            maps = self.glance(x)  # (B * n, C_g, h, w)
+            maps = maps.reshape(B, frames.shape[1], *maps.shape[1:])
+            feats = maps.amax(dim=(-2, -1)) if self.cfg.glance_pool == "max" else maps.mean(dim=(-2, -1))
+        return GlanceOutput(maps, feats, frames)
 
-    # -- stage 2 and 3: the policies ------------------------------------------------------------
+    # -- steps 2 and 3: the policies ------------------------------------------------------------
     def spatial_actions(self, maps: Tensor) -> Tensor:
-        """Detached glance maps ``(B, T_g, C_g, h, w)`` -> actions ``(B, T_g, 4)`` in [0, 1]."""
+        """Glance maps ``(B, T_g, C_g, h, w)`` (detached unless ``policy_trains_glance``) -> actions ``(B, T_g, 4)``."""
         if self.spatial_policy is None:
             raise RuntimeError("UniAdaFocus: this model has no spatial policy (spatial_policy=False)")
         return self.spatial_policy(maps if self.cfg.policy_trains_glance else maps.detach())
 
     def temporal_weights(self, feats: Tensor) -> Tensor:
-        """Detached pooled glance features ``(B, T_g, C_g)`` -> ``w`` ``(B, T_g)``."""
+        """Pooled glance features ``(B, T_g, C_g)`` -> ``w`` ``(B, T_g)`` (as in the paper, not detached)."""
         if self.temporal_policy is None:
             raise RuntimeError("UniAdaFocus: this model has no temporal policy (temporal_policy=False)")
-        return self.temporal_policy(feats.detach())
+        return self.temporal_policy(feats)
 
     def select_frames(self, batch: int, mode: str, weights: Tensor | None = None,
                       gt_mask: Tensor | None = None) -> Tensor:
@@ -260,13 +359,15 @@ class UniAdaFocus(nn.Module):
         return sample_frames(gt_mask.float(), T, K, train=False)  # K informative frames, evenly spread
 
     def select_boxes(self, mode: str, frame_idx: Tensor, actions: Tensor | None = None,
-                     gt_boxes: Tensor | None = None) -> Tensor:
-        """Boxes ``(B, K, 4)`` (pixels) at the chosen frames, for the given patch mode (not detached)."""
+                     positions: Tensor | None = None, gt_boxes: Tensor | None = None) -> Tensor:
+        """Boxes ``(B, K, 4)`` (pixels, live) at the chosen frames for the given patch mode. ``actions``
+        ``(B, T_g, 4)`` at glance frames ``positions`` ``(B, T_g)`` (policy mode); ``gt_boxes`` (oracle)."""
         cfg, S = self.cfg, self.frame_size
         B, K = frame_idx.shape
         rows = torch.arange(B, device=frame_idx.device)[:, None]
         if mode == "policy":
-            per_frame = interpolate_actions(actions, self.glance_idx, self.num_frames)  # (B, T, 4)
+            positions = self.glance_idx if positions is None else positions
+            per_frame = interpolate_actions(actions, positions, self.num_frames)  # (B, T, 4)
             return boxes_from_actions(per_frame[rows, frame_idx], S, cfg.box_min, cfg.box_max, cfg.square_boxes)
         if mode == "random":
             return random_boxes(B, K, S, cfg.box_min, cfg.box_max, cfg.square_boxes, device=frame_idx.device)
@@ -274,7 +375,7 @@ class UniAdaFocus(nn.Module):
             mid = torch.full((B, K, 4), CENTER_ACTION, device=frame_idx.device)
             return boxes_from_actions(mid, S, cfg.box_min, cfg.box_max, cfg.square_boxes)
         if mode == "full":
-            return torch.tensor([0.0, 0.0, S, S], device=frame_idx.device).expand(B, K, 4).clone()
+            return center_boxes(B, K, S, S, device=frame_idx.device)
         if gt_boxes is None or gt_boxes.shape != (B, self.num_frames, 4):
             raise ValueError(f"UniAdaFocus: patch_mode='oracle' needs gt_boxes (B, T, 4) = ({B}, {self.num_frames}, 4)"
                              f", got {None if gt_boxes is None else tuple(gt_boxes.shape)}")
@@ -283,7 +384,44 @@ class UniAdaFocus(nn.Module):
             return jitter_boxes(true, S, cfg.box_min, cfg.box_max)
         return clamp_boxes(true, S, cfg.box_min, cfg.box_max)
 
-    # -- stage 4: focus -------------------------------------------------------------------------
+    def decide(self, glance: GlanceOutput | None, batch: int, patch_mode: str | None = None,
+               frame_mode: str | None = None, gt_boxes: Tensor | None = None,
+               gt_mask: Tensor | None = None) -> Plan:
+        """Steps 2-3 on a glance already taken: the frames and boxes to look at (a :class:`Plan`)."""
+        pm, fm = self.resolve_modes(patch_mode, frame_mode)
+        device = self.glance_idx.device
+        with stage("policies"):
+            actions = self.spatial_actions(glance.maps) if pm == "policy" else None
+            weights = self.temporal_weights(glance.feats) if fm == "policy" else None
+        with stage("sampling_crop"):
+            frame_idx = self.select_frames(batch, fm, weights, gt_mask if fm == "oracle" else None).to(device)
+            boxes = torch.zeros(batch, 0, 4, device=device)
+            if self.focus is not None:
+                positions = glance.positions if glance is not None else None
+                boxes = self.select_boxes(pm, frame_idx, actions, positions, gt_boxes if pm == "oracle" else None)
+            glance_boxes = None
+            if actions is not None:
+                c = self.cfg
+                glance_boxes = boxes_from_actions(actions, self.frame_size, c.box_min, c.box_max, c.square_boxes)
+        return Plan(pm, fm, glance, frame_idx, boxes, actions, glance_boxes, weights)
+
+    def plan(self, video: Tensor, patch_mode: str | None = None, frame_mode: str | None = None,
+             gt_boxes: Tensor | None = None, gt_mask: Tensor | None = None) -> Plan:
+        """Glance at ``video`` ``(B, T, C, H, W)`` and decide where and when to look. ``gt_boxes`` ``(B, T, 4)``
+        and ``gt_mask`` ``(B, T)`` are read only by the oracle modes."""
+        self.check_input(video)
+        glance = self.glance_features(video) if self.glance is not None else None
+        return self.decide(glance, video.shape[0], patch_mode, frame_mode, gt_boxes, gt_mask)
+
+    def random_patch_plan(self, plan: Plan) -> Plan:
+        """The same frames with boxes of side ``P`` at random positions: the random-patch branch of training
+        (it keeps the focus network robust while the policy is young, as in the paper)."""
+        B, K = plan.frame_idx.shape
+        side = min(max(self.cfg.patch_size, self.cfg.box_min), self.cfg.box_max)
+        boxes = random_boxes_of_side(B, K, self.frame_size, side, device=plan.frame_idx.device)
+        return replace(plan, patch_mode="random", boxes=boxes)
+
+    # -- step 4: focus --------------------------------------------------------------------------
     def focus_features(self, video: Tensor, boxes: Tensor, frame_idx: Tensor, full: bool = False) -> Tensor:
         """Crop ``boxes`` ``(B, k, 4)`` from frames ``frame_idx`` ``(B, k)`` -> focus features ``(B, k, C_f)``.
 
@@ -293,103 +431,64 @@ class UniAdaFocus(nn.Module):
         if self.focus is None:
             raise RuntimeError("UniAdaFocus: this model has no focus network (use_focus=False)")
         B, k = frame_idx.shape
-        frames = video[torch.arange(B, device=video.device)[:, None], frame_idx]  # (B, k, C, H, W)
         P = self.cfg.patch_size
-        if full:
-            x = frames.flatten(0, 1)
-            if P != self.frame_size:
-                x = F.interpolate(x, size=P, mode="bilinear", align_corners=False)
-        else:
-            x = crop_patches(frames, boxes, P).flatten(0, 1)  # (B * k, C, P, P)
-        if self.cfg.focus_tsm:
-            self.focus.set_segments(k)
-        return self.focus(self._to_2d_input(x)).reshape(B, k, -1)
+        with stage("sampling_crop"):
+            frames = video[torch.arange(B, device=video.device)[:, None], frame_idx]  # (B, k, C, H, W)
+            if full:
+                x = frames.flatten(0, 1)
+                if P != self.frame_size:
+                    x = resize_frames(x, P, exact_pool=self.exact_downsample)
+            else:
+                x = crop_patches(frames, boxes, P).flatten(0, 1)  # (B * k, C, P, P)
+            x = self.prepare_2d(x)
+        with stage("focus"):
+            if self.cfg.focus_tsm:
+                self.focus.set_segments(k)
+            return self.focus(x).reshape(B, k, -1)
 
-    # -- stage 5: classify ----------------------------------------------------------------------
-    def classify(self, glance_feats: Tensor | None, focus_feats: Tensor | None) -> ClassifierOutput:
-        """Every exit's logits and the auxiliary glance-only / focus-only heads (see ExitClassifier)."""
-        return self.classifier(glance_feats, focus_feats)
+    # -- step 5: classify -----------------------------------------------------------------------
+    def classify(self, glance_feats: Tensor | None, focus_feats: Tensor | None) -> Tensor:
+        """Every exit's logits ``(B, S, n)`` (see :class:`~adafocus.models.heads.ExitClassifier`)."""
+        with stage("classifier"):
+            return self.classifier(glance_feats, focus_feats)
 
-    # -- surrogates: how the policies learn ------------------------------------------------------
-    def spatial_surrogate(self, maps: Tensor, glance_boxes: Tensor) -> Tensor:
-        """Crop the glance maps ``(B, T_g, C_g, h, w)`` with the live boxes ``(B, T_g, 4)``, pool, classify: ``(B, n)``."""
-        h, w = maps.shape[-2:]
-        scale = torch.tensor([w, h, w, h], device=maps.device, dtype=maps.dtype) / self.frame_size
-        crops = crop_patches(maps, glance_boxes * scale, self.cfg.surrogate_size)  # (B, T_g, C_g, s, s)
-        return self.spatial_head(crops.mean(dim=(1, 3, 4)))
+    def run(self, video: Tensor, plan: Plan, steps: int | None = None) -> AdaFocusOutput:
+        """Look where ``plan`` says and answer: ``video`` ``(B, T, C, H, W)`` -> :class:`AdaFocusOutput`.
 
-    def temporal_surrogate(self, feats: Tensor, weights: Tensor) -> Tensor:
-        """Average, over Monte Carlo draws of K glance positions, of the logits of w-weighted glance features: ``(B, n)``."""
-        B, tg, c = feats.shape
-        k = min(max(self.num_focus, 1), tg)
-        draws = sample_without_replacement(weights, k, self.cfg.temporal_draws)  # (B, D, k)
-        flat = draws.flatten(1)  # (B, D * k)
-        w = weights.gather(1, flat).view_as(draws)
-        w = w / w.sum(-1, keepdim=True).clamp(min=1e-12)  # renormalised over each draw
-        f = feats.gather(1, flat[..., None].expand(-1, -1, c)).view(B, *draws.shape[1:], c)  # (B, D, k, C_g)
-        return self.temporal_head((w[..., None] * f).sum(2)).mean(1)
+        ``steps``: use only the first ``steps`` focus frames of the plan (default all ``K``; the
+        exits of the steps taken are returned). The crop uses detached boxes unless the model trains
+        through it (``patch_grad``) in the policy mode.
+        """
+        g = plan.glance
+        focus_feats = None
+        if self.focus is not None:
+            K = plan.frame_idx.shape[1]
+            k = K if steps is None else int(steps)
+            if not 1 <= k <= K:
+                raise ValueError(f"UniAdaFocus.run: steps must be in [1, {K}], got {steps!r}")
+            grad = self.cfg.patch_grad and plan.patch_mode == "policy"
+            boxes = plan.boxes[:, :k] if grad else plan.boxes[:, :k].detach()
+            focus_feats = self.focus_features(video, boxes, plan.frame_idx[:, :k], full=plan.patch_mode == "full")
+        exit_logits = self.classify(g.feats if g is not None else None, focus_feats)
+        glance_frame_logits = focus_frame_logits = None
+        if self.training:  # the per-frame heads are a training signal: inference does not pay for them
+            glance_frame_logits = self.glance_head(g.feats) if g is not None else None
+            focus_frame_logits = self.focus_head(focus_feats) if focus_feats is not None else None
+        return AdaFocusOutput(exit_logits[:, -1], exit_logits, plan, glance_frame_logits, focus_frame_logits)
 
-    # -- the whole forward ---------------------------------------------------------------------
     def forward(self, video: Tensor, gt_boxes: Tensor | None = None, gt_mask: Tensor | None = None,
                 patch_mode: str | None = None, frame_mode: str | None = None) -> AdaFocusOutput:
-        """``video`` ``(B, T, C, H, W)`` float in [0, 1] -> :class:`AdaFocusOutput`.
+        """``video`` ``(B, T, C, H, W)`` float in [0, 1] -> :class:`AdaFocusOutput` (``run(plan(video))``).
 
-        ``patch_mode`` / ``frame_mode`` override the config for this call (e.g. the trainer's
-        random-patch branch). ``gt_boxes`` ``(B, T, 4)`` and ``gt_mask`` ``(B, T)`` are needed
-        only by the oracle modes.
+        ``patch_mode`` / ``frame_mode`` override the config for this call. ``gt_boxes`` ``(B, T, 4)``
+        and ``gt_mask`` ``(B, T)`` are read only by the oracle modes.
         """
-        self.check_input(video)
-        pm, fm = self._modes(patch_mode, frame_mode)
-        B = video.shape[0]
-        g = self.glance_features(video) if self.glance is not None else None
-        actions = self.spatial_actions(g.maps) if pm == "policy" else None
-        weights = self.temporal_weights(g.feats) if fm == "policy" else None
-        frame_idx = self.select_frames(B, fm, weights, gt_mask)
-        if frame_idx.device != video.device:
-            frame_idx = frame_idx.to(video.device)
-
-        focus_feats, boxes = None, torch.zeros(B, 0, 4, device=video.device)
-        if self.focus is not None:
-            boxes = self.select_boxes(pm, frame_idx, actions, gt_boxes)
-            crop_boxes = boxes if (self.cfg.patch_grad and pm == "policy") else boxes.detach()
-            focus_feats = self.focus_features(video, crop_boxes, frame_idx, full=pm == "full")
-        cls = self.classify(g.feats if g is not None else None, focus_feats)
-
-        glance_boxes = centers = spatial_logits = temporal_logits = None
-        if actions is not None:
-            c = self.cfg
-            glance_boxes = boxes_from_actions(actions, self.frame_size, c.box_min, c.box_max, c.square_boxes)
-            centers = box_centers(glance_boxes)
-            if self.training:  # the surrogates are training signals only: inference does not pay for them
-                spatial_logits = self.spatial_surrogate(g.maps, glance_boxes)
-        if weights is not None and self.training:
-            temporal_logits = self.temporal_surrogate(g.feats, weights)
-        return AdaFocusOutput(
-            logits=cls.exit_logits[:, -1], exit_logits=cls.exit_logits, glance_logits=cls.glance_logits,
-            focus_logits=cls.focus_logits, spatial_logits=spatial_logits, temporal_logits=temporal_logits,
-            boxes=boxes.detach(), frame_idx=frame_idx, glance_boxes=glance_boxes,
-            glance_idx=self.glance_idx if g is not None else None, temporal_weights=weights, box_centers=centers,
-            glance_mask=gt_mask[:, self.glance_idx].bool() if (gt_mask is not None and g is not None) else None)
-
-    def _modes(self, patch_mode: str | None, frame_mode: str | None) -> tuple[str, str]:
-        pm = patch_mode or self.cfg.patch_mode
-        fm = frame_mode or self.cfg.frame_mode
-        if pm not in PATCH_MODES:
-            raise ValueError(f"UniAdaFocus: patch_mode must be one of {PATCH_MODES}, got {pm!r}")
-        if fm not in FRAME_MODES:
-            raise ValueError(f"UniAdaFocus: frame_mode must be one of {FRAME_MODES}, got {fm!r}")
-        if self.focus is None:  # glance only: no patches to place, no frames to pick
-            return "none", "uniform"
-        if pm == "policy" and self.spatial_policy is None:
-            raise ValueError("UniAdaFocus: patch_mode='policy' needs the spatial policy (spatial_policy=True)")
-        if fm == "policy" and self.temporal_policy is None:
-            raise ValueError("UniAdaFocus: frame_mode='policy' needs the temporal policy (temporal_policy=True)")
-        return pm, fm
+        return self.run(video, self.plan(video, patch_mode, frame_mode, gt_boxes, gt_mask))
 
     # -- optimisation helpers -------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by part, for per-part learning rates: glance, focus, policy, classifier."""
-        parts = {"glance": [self.glance], "focus": [self.focus],
+        parts = {"glance": [self.glance, self.glance_head], "focus": [self.focus, self.focus_head],
                  "policy": [self.spatial_policy, self.temporal_policy],
-                 "classifier": [self.classifier, self.spatial_head, self.temporal_head]}
+                 "classifier": [self.classifier, self.spatial_head]}
         return {name: [p for m in mods if m is not None for p in m.parameters()] for name, mods in parts.items()}

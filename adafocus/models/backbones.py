@@ -223,6 +223,23 @@ class _ShiftMixin:
         return temporal_shift(x, self.tsm_segments, self.tsm_fold_div)
 
 
+class Shortcut(nn.Sequential):
+    """The projection shortcut of a residual block: a 1x1 conv (stride ``stride``) and batch norm.
+
+    The stride is taken by slicing (``x[..., ::s, ::s]``) before a stride-1 1x1 conv: the same
+    result and the same MACs as a strided 1x1 conv, but it avoids a crash of PyTorch 2.13's CPU
+    backward for a strided 1x1 conv in channels_last with two threads and an odd batch
+    (tests/test_backbones.py reproduces it in a subprocess).
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x[..., ::self.stride, ::self.stride] if self.stride > 1 else x)
+
+
 class BasicBlock(_ShiftMixin, nn.Module):
     """Two 3x3 convs (ResNet-18/34)."""
 
@@ -233,8 +250,7 @@ class BasicBlock(_ShiftMixin, nn.Module):
         c_out = width * self.expansion
         self.conv1 = ConvBNAct(c_in, width, 3, stride)
         self.conv2 = ConvBNAct(width, c_out, 3, act=None)
-        self.downsample = (ConvBNAct(c_in, c_out, 1, stride, act=None)
-                           if stride != 1 or c_in != c_out else nn.Identity())
+        self.downsample = (Shortcut(c_in, c_out, stride) if stride != 1 or c_in != c_out else nn.Identity())
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.conv2[1]
@@ -255,8 +271,7 @@ class Bottleneck(_ShiftMixin, nn.Module):
         self.conv1 = ConvBNAct(c_in, width, 1)
         self.conv2 = ConvBNAct(width, width, 3, stride)
         self.conv3 = ConvBNAct(width, c_out, 1, act=None)
-        self.downsample = (ConvBNAct(c_in, c_out, 1, stride, act=None)
-                           if stride != 1 or c_in != c_out else nn.Identity())
+        self.downsample = (Shortcut(c_in, c_out, stride) if stride != 1 or c_in != c_out else nn.Identity())
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.conv3[1]

@@ -1,4 +1,4 @@
-"""The classifier with exits (DESIGN.md 1, step 6): a prediction after every step.
+"""The classifier with exits (docs/design.md, "The method", step 6): a prediction after every step.
 
 Every frame's feature goes through a per-step MLP (``Linear -> ReLU`` to ``hidden_dim``); a
 running **max-pool** over the steps seen so far feeds one linear head per step (FrameExit style),
@@ -16,8 +16,9 @@ For early exit to save real compute the classifier can run **step by step**
 samples still running (:meth:`ExitState.select`). :meth:`ExitClassifier.forward` computes every
 exit at once and gives the same numbers.
 
-Two auxiliary heads (training signal only) classify the glance features alone and the focus
-features alone (max-pooled over all their steps).
+The per-frame auxiliary heads of the training signal (each glance frame and each focus patch
+classified alone, as in the paper) belong to the backbones, not to this classifier: see
+:class:`adafocus.models.adafocus.UniAdaFocus`.
 
 Variants: ``glance_dim=None`` (no glance; exits over focus steps only, each reading
 ``hidden_dim`` features), ``focus_dim=None`` (no focus; glance exits only), and ``exits=False``
@@ -47,13 +48,6 @@ class ExitState:
         return ExitState(pick(self.glance_max), pick(self.focus_max), self.glance_steps, self.focus_steps)
 
 
-@dataclass
-class ClassifierOutput:
-    exit_logits: Tensor  # (B, S, n): S = T_g + K exits (or 1 without exits)
-    glance_logits: Tensor | None  # (B, n) auxiliary: glance features alone
-    focus_logits: Tensor | None  # (B, n) auxiliary: focus features alone
-
-
 def _running_max(h: Tensor) -> Tensor:
     """``(B, S, D)`` -> ``(B, S, D)``: the max over steps ``1..s`` at every step ``s``."""
     return torch.cummax(h, dim=1).values
@@ -62,35 +56,33 @@ def _running_max(h: Tensor) -> Tensor:
 class ExitClassifier(nn.Module):
     """Per-step MLPs, running max-pools and one linear head per exit.
 
-    glance_dim / focus_dim: feature widths (``None`` = that network is absent); num_glance
+    glance_dim / focus_dim: feature widths (``None`` = that network is absent); glance_frames
     (``T_g``) / num_focus (``K``): steps of each kind; hidden_dim: the MLPs' output width.
     """
 
-    def __init__(self, glance_dim: int | None, focus_dim: int | None, num_glance: int, num_focus: int,
+    def __init__(self, glance_dim: int | None, focus_dim: int | None, glance_frames: int, num_focus: int,
                  hidden_dim: int, num_classes: int, exits: bool = True) -> None:
         super().__init__()
         if glance_dim is None and focus_dim is None:
             raise ValueError("ExitClassifier: needs glance features, focus features or both")
         self.use_glance, self.use_focus, self.exits = glance_dim is not None, focus_dim is not None, exits
-        self.num_glance = num_glance if self.use_glance else 0
+        self.glance_frames = glance_frames if self.use_glance else 0
         self.num_focus = num_focus if self.use_focus else 0
         self.hidden_dim, self.num_classes = hidden_dim, num_classes
         focus_in = hidden_dim * (2 if self.use_glance else 1)  # focus exits also read the glance summary
         if self.use_glance:
             self.glance_mlp = nn.Sequential(nn.Linear(glance_dim, hidden_dim), nn.ReLU(inplace=True))
-            self.glance_aux = nn.Linear(hidden_dim, num_classes)
         if self.use_focus:
             self.focus_mlp = nn.Sequential(nn.Linear(focus_dim, hidden_dim), nn.ReLU(inplace=True))
-            self.focus_aux = nn.Linear(hidden_dim, num_classes)
         if exits:
-            self.glance_exits = nn.ModuleList(nn.Linear(hidden_dim, num_classes) for _ in range(self.num_glance))
+            self.glance_exits = nn.ModuleList(nn.Linear(hidden_dim, num_classes) for _ in range(self.glance_frames))
             self.focus_exits = nn.ModuleList(nn.Linear(focus_in, num_classes) for _ in range(self.num_focus))
         else:  # one head, on the summary of everything
             self.final = nn.Linear(focus_in if self.use_focus else hidden_dim, num_classes)
 
     @property
     def num_exits(self) -> int:
-        return self.num_glance + self.num_focus if self.exits else 1
+        return self.glance_frames + self.num_focus if self.exits else 1
 
     # -- step by step (early exit) -------------------------------------------------------------
     def init_state(self) -> ExitState:
@@ -103,8 +95,8 @@ class ExitClassifier(nn.Module):
         """
         if not self.use_glance:
             raise RuntimeError("ExitClassifier.glance_step: this classifier has no glance")
-        if state.glance_steps >= self.num_glance:
-            raise RuntimeError(f"ExitClassifier.glance_step: all {self.num_glance} glance steps already taken")
+        if state.glance_steps >= self.glance_frames:
+            raise RuntimeError(f"ExitClassifier.glance_step: all {self.glance_frames} glance steps already taken")
         if state.focus_steps > 0:
             raise RuntimeError("ExitClassifier.glance_step: glance steps must come before focus steps")
         h = self.glance_mlp(feat)
@@ -116,8 +108,8 @@ class ExitClassifier(nn.Module):
         """One focus patch's pooled feature ``(B, C_f)`` -> (this step's exit logits ``(B, n)``, new state)."""
         if not self.use_focus:
             raise RuntimeError("ExitClassifier.focus_step: this classifier has no focus network")
-        if self.use_glance and state.glance_steps != self.num_glance:
-            raise RuntimeError(f"ExitClassifier.focus_step: take all {self.num_glance} glance steps first "
+        if self.use_glance and state.glance_steps != self.glance_frames:
+            raise RuntimeError(f"ExitClassifier.focus_step: take all {self.glance_frames} glance steps first "
                                f"(taken: {state.glance_steps})")
         if state.focus_steps >= self.num_focus:
             raise RuntimeError(f"ExitClassifier.focus_step: all {self.num_focus} focus steps already taken")
@@ -132,41 +124,44 @@ class ExitClassifier(nn.Module):
             z = s.glance_max
             if self.exits:
                 return self.glance_exits[s.glance_steps - 1](z)
-            return self.final(z) if not self.use_focus and s.glance_steps == self.num_glance else None
+            return self.final(z) if not self.use_focus and s.glance_steps == self.glance_frames else None
         z = s.focus_max if not self.use_glance else torch.cat([s.focus_max, s.glance_max], dim=-1)
         if self.exits:
             return self.focus_exits[s.focus_steps - 1](z)
         return self.final(z) if s.focus_steps == self.num_focus else None
 
     # -- all steps at once (training) ----------------------------------------------------------
-    def forward(self, glance_feats: Tensor | None, focus_feats: Tensor | None) -> ClassifierOutput:
-        """glance_feats ``(B, T_g, C_g)``, focus_feats ``(B, K, C_f)`` -> every exit's logits and the aux heads."""
+    def forward(self, glance_feats: Tensor | None, focus_feats: Tensor | None) -> Tensor:
+        """glance_feats ``(B, T_g, C_g)``, focus_feats ``(B, k, C_f)`` with ``k <= K`` -> exit logits ``(B, S, n)``.
+
+        With fewer than ``K`` focus steps (``k < K``) the exits of the steps taken are returned
+        (``S = T_g + k``); without exits, the single head needs all ``K``.
+        """
         logits: list[Tensor] = []
-        glance_logits = focus_logits = None
         gsum = None
         if self.use_glance:
-            self._check(glance_feats, self.num_glance, "glance_feats", "(B, T_g, C_g)")
+            self._check(glance_feats, self.glance_frames, "glance_feats", "(B, T_g, C_g)")
             g = _running_max(self.glance_mlp(glance_feats))  # (B, T_g, D)
             gsum = g[:, -1]  # (B, D): everything the glance saw
-            glance_logits = self.glance_aux(gsum)
             if self.exits:
                 logits += [head(g[:, t]) for t, head in enumerate(self.glance_exits)]
         if self.use_focus:
-            self._check(focus_feats, self.num_focus, "focus_feats", "(B, K, C_f)")
-            f = _running_max(self.focus_mlp(focus_feats))  # (B, K, D)
-            focus_logits = self.focus_aux(f[:, -1])
+            self._check(focus_feats, self.num_focus, "focus_feats", "(B, k, C_f)", partial=self.exits)
+            f = _running_max(self.focus_mlp(focus_feats))  # (B, k, D)
             if gsum is not None:
                 f = torch.cat([f, gsum[:, None].expand_as(f)], dim=-1)  # (B, K, 2D)
             if self.exits:
-                logits += [head(f[:, k]) for k, head in enumerate(self.focus_exits)]
+                logits += [head(f[:, k]) for k, head in enumerate(self.focus_exits[:f.shape[1]])]  # the k taken
             else:
                 logits.append(self.final(f[:, -1]))
         elif not self.exits:
             logits.append(self.final(gsum))
-        return ClassifierOutput(torch.stack(logits, dim=1), glance_logits, focus_logits)
+        return torch.stack(logits, dim=1)
 
     @staticmethod
-    def _check(x: Tensor | None, steps: int, name: str, shape: str) -> None:
-        if x is None or x.dim() != 3 or x.shape[1] != steps:
+    def _check(x: Tensor | None, steps: int, name: str, shape: str, partial: bool = False) -> None:
+        ok = x is not None and x.dim() == 3 and (1 <= x.shape[1] <= steps if partial else x.shape[1] == steps)
+        if not ok:
             got = None if x is None else tuple(x.shape)
-            raise ValueError(f"ExitClassifier: {name} must be {shape} with {steps} steps, got {got}")
+            need = f"1..{steps}" if partial else f"{steps}"
+            raise ValueError(f"ExitClassifier: {name} must be {shape} with {need} steps, got {got}")

@@ -1,4 +1,6 @@
-"""Boxes and patches: from the spatial policy's actions to ``P x P`` patches (DESIGN.md 1, steps 2-3).
+"""Boxes and patches: from the spatial policy's actions to ``P x P`` patches.
+
+(docs/design.md, "The method", steps 2-3.)
 
 **Actions.** The spatial policy emits, per frame, four numbers in [0, 1]: ``(y, x, sy, sx)``.
 The scales map linearly to box sides in pixels,
@@ -11,7 +13,7 @@ a box never leaves the frame: ``y0 = y * (H - side_y)``, ``x0 = x * (W - side_x)
 
 **Patches.** A box is resampled to a fixed ``P x P`` patch with ``F.affine_grid`` + bilinear
 ``F.grid_sample`` (``align_corners=False``). Output pixel ``j`` samples the box at
-``x0 + (j + 0.5) * (x1 - x0) / P``: the ``P`` samples are the centres of ``P`` equal cells of the
+``x0 + (j + 0.5) * (x1 - x0) / P``: the ``P`` samples are the centers of ``P`` equal cells of the
 box. So the full-frame box gives exactly ``F.interpolate(frame, P, mode="bilinear",
 align_corners=False)``, and the next network's cost depends on ``P`` only, never on the box size:
 a big box is seen at a lower resolution. The crop is differentiable with respect to the box
@@ -66,11 +68,11 @@ def boxes_from_actions(actions: Tensor, frame_size: int | tuple[int, int], box_m
 
 def actions_from_centers(center_yx: Tensor, scales: Tensor, frame_size: int | tuple[int, int], box_min: float,
                          box_max: float, square: bool = False) -> Tensor:
-    """The inverse view used by the soft-argmax head: box centres -> top-left-corner actions.
+    """The inverse view used by the soft-argmax head: box centers -> top-left-corner actions.
 
-    ``center_yx`` ``(..., 2)`` are centres as fractions of the frame in [0, 1]; ``scales`` ``(..., 2)``
+    ``center_yx`` ``(..., 2)`` are centers as fractions of the frame in [0, 1]; ``scales`` ``(..., 2)``
     are ``(sy, sx)`` in [0, 1]. Returns actions ``(..., 4)`` whose boxes (via
-    :func:`boxes_from_actions`) are centred on ``center_yx`` unless that would leave the frame, in
+    :func:`boxes_from_actions`) are centered on ``center_yx`` unless that would leave the frame, in
     which case the box is shifted inside (the position is clamped to [0, 1]).
     """
     _check_last_dim(center_yx, "center_yx", "actions_from_centers", 2)
@@ -82,14 +84,14 @@ def actions_from_centers(center_yx: Tensor, scales: Tensor, frame_size: int | tu
     side_y = (box_min + sy * (box_max - box_min)).clamp(max=H)
     side_x = (box_min + sx * (box_max - box_min)).clamp(max=W)
     cy, cx = center_yx.unbind(-1)
-    # top-left = centre - side / 2, as a fraction of the free range [0, frame - side]
+    # top-left = center - side / 2, as a fraction of the free range [0, frame - side]
     y = ((cy * H - side_y / 2) / (H - side_y).clamp(min=1e-6)).clamp(0.0, 1.0)
     x = ((cx * W - side_x / 2) / (W - side_x).clamp(min=1e-6)).clamp(0.0, 1.0)
     return torch.stack([y, x, sy, sx], dim=-1)
 
 
 def box_centers(boxes: Tensor) -> Tensor:
-    """Centres ``(..., 2)`` = ``(x, y)`` in pixels of boxes ``(..., 4)`` = ``(x0, y0, x1, y1)``."""
+    """Centers ``(..., 2)`` = ``(x, y)`` in pixels of boxes ``(..., 4)`` = ``(x0, y0, x1, y1)``."""
     _check_last_dim(boxes, "boxes", "box_centers")
     x0, y0, x1, y1 = boxes.unbind(-1)
     return torch.stack([(x0 + x1) / 2, (y0 + y1) / 2], dim=-1)
@@ -114,8 +116,8 @@ def crop_patches(frames: Tensor, boxes: Tensor, patch_size: int | tuple[int, int
     C, H, W = frames.shape[-3:]
     flat = frames.reshape(-1, C, H, W)  # (N, C, H, W)
     x0, y0, x1, y1 = boxes.reshape(-1, 4).to(frames.dtype).unbind(-1)  # (N,) each
-    # affine_grid maps output cell centres (2j+1)/P - 1 in (-1, 1) through theta; we want them to land
-    # on the box's cell centres in normalised input coordinates u = 2 * x / W - 1.
+    # affine_grid maps output cell centers (2j+1)/P - 1 in (-1, 1) through theta; we want them to land
+    # on the box's cell centers in normalised input coordinates u = 2 * x / W - 1.
     zero = torch.zeros_like(x0)
     theta = torch.stack([
         torch.stack([(x1 - x0) / W, zero, (x0 + x1) / W - 1], dim=-1),
@@ -126,30 +128,52 @@ def crop_patches(frames: Tensor, boxes: Tensor, patch_size: int | tuple[int, int
     return patches.reshape(*lead, C, ph, pw)
 
 
+def resize_frames(frames: Tensor, size: int, exact_pool: bool = False) -> Tensor:
+    """Resize frames ``(N, C, H, W)`` to ``size`` x ``size``: bilinear, ``align_corners=False``, no antialiasing.
+
+    ``exact_pool=True`` takes a 2x2 average pool where the resize halves both sides exactly: there
+    output pixel ``j`` samples the input at ``2j + 0.5``, halfway between pixels ``2j`` and
+    ``2j + 1``, so the bilinear weights are 1/2 and 1/2 in each axis and the result is the same
+    average of four pixels (up to float rounding; exactly equal on integer-valued frames), in one
+    simpler kernel. :mod:`adafocus.flops` counts that pool as the resize it replaces (4 MACs per
+    output element). Any other ratio resizes bilinearly.
+    """
+    H, W = frames.shape[-2:]
+    if exact_pool and H == W == 2 * size:
+        return F.avg_pool2d(frames, 2)
+    return F.interpolate(frames, size=size, mode="bilinear", align_corners=False)
+
+
 def interpolate_actions(actions: Tensor, glance_idx: Tensor, num_frames: int) -> Tensor:
     """Actions at the glance frames ``(B, T_g, 4)`` -> actions at every frame ``(B, T, 4)``.
 
-    Linear in time between consecutive glance frames (``glance_idx``, ``(T_g,)``, increasing),
-    constant before the first and after the last. Differentiable in ``actions``.
+    Linear in time between consecutive glance frames (``glance_idx``: ``(T_g,)`` shared by the
+    batch, or ``(B, T_g)`` per clip; strictly increasing), constant before the first and after the
+    last. Differentiable in ``actions``.
     """
     if actions.dim() != 3:
         raise ValueError(f"interpolate_actions: actions must be (B, T_g, A), got shape {tuple(actions.shape)}")
+    B, T_g = actions.shape[:2]
     glance_idx = torch.as_tensor(glance_idx, device=actions.device)
-    if glance_idx.dim() != 1 or glance_idx.numel() != actions.shape[1]:
-        raise ValueError(f"interpolate_actions: glance_idx must be (T_g,) with T_g = {actions.shape[1]}, "
+    if glance_idx.dim() == 1:
+        glance_idx = glance_idx.expand(B, -1)
+    if glance_idx.shape != (B, T_g):
+        raise ValueError(f"interpolate_actions: glance_idx must be (T_g,) or (B, T_g) with T_g = {T_g}, B = {B}, "
                          f"got shape {tuple(glance_idx.shape)}")
-    if glance_idx.numel() > 1 and not bool((glance_idx[1:] > glance_idx[:-1]).all()):
+    if T_g > 1 and not bool((glance_idx[:, 1:] > glance_idx[:, :-1]).all()):
         raise ValueError(f"interpolate_actions: glance_idx must be strictly increasing, got {glance_idx.tolist()}")
-    tg = glance_idx.numel()
-    if tg == 1:
+    if T_g == 1:
         return actions.expand(-1, num_frames, -1)
-    t = torch.arange(num_frames, device=actions.device, dtype=actions.dtype)  # (T,)
-    g = glance_idx.to(actions.dtype)
+    g = glance_idx.to(actions.dtype).contiguous()  # (B, T_g)
+    t = torch.arange(num_frames, device=actions.device, dtype=actions.dtype).expand(B, -1).contiguous()  # (B, T)
     # segment i spans [g_i, g_{i+1}]; frames outside [g_0, g_last] use the end segments, clamped
-    seg = (torch.searchsorted(g, t, right=True) - 1).clamp(0, tg - 2)  # (T,)
-    left, right = g[seg], g[seg + 1]
-    alpha = ((t - left) / (right - left)).clamp(0.0, 1.0)[None, :, None]  # (1, T, 1)
-    return actions[:, seg] * (1 - alpha) + actions[:, seg + 1] * alpha
+    seg = (torch.searchsorted(g, t, right=True) - 1).clamp(0, T_g - 2)  # (B, T)
+    left, right = g.gather(1, seg), g.gather(1, seg + 1)
+    alpha = ((t - left) / (right - left)).clamp(0.0, 1.0)[..., None]  # (B, T, 1)
+    a = actions.shape[-1]
+    lo = actions.gather(1, seg[..., None].expand(-1, -1, a))
+    hi = actions.gather(1, (seg + 1)[..., None].expand(-1, -1, a))
+    return lo * (1 - alpha) + hi * alpha
 
 
 def random_actions(batch: int, num: int, generator: torch.Generator | None = None,
@@ -165,9 +189,21 @@ def random_boxes(batch: int, num: int, frame_size: int | tuple[int, int], box_mi
     return boxes_from_actions(random_actions(batch, num, generator, device), frame_size, box_min, box_max, square)
 
 
+def random_boxes_of_side(batch: int, num: int, frame_size: int | tuple[int, int], side: float,
+                         generator: torch.Generator | None = None,
+                         device: torch.device | str | None = None) -> Tensor:
+    """Square boxes ``(batch, num, 4)`` of side ``side`` pixels at uniformly random positions inside the frame."""
+    H, W = _hw(frame_size)
+    if not 0 < side <= min(H, W):
+        raise ValueError(f"random_boxes_of_side: side {side} must be positive and fit the {H}x{W} frame")
+    u = torch.rand(batch, num, 2, generator=generator, device=device)
+    x0, y0 = u[..., 0] * (W - side), u[..., 1] * (H - side)
+    return torch.stack([x0, y0, x0 + side, y0 + side], dim=-1)
+
+
 def center_boxes(batch: int, num: int, frame_size: int | tuple[int, int], side: float | tuple[float, float],
                  device: torch.device | str | None = None) -> Tensor:
-    """Centred boxes ``(batch, num, 4)`` of the given side (or ``(side_y, side_x)``) in pixels."""
+    """Centerd boxes ``(batch, num, 4)`` of the given side (or ``(side_y, side_x)``) in pixels."""
     H, W = _hw(frame_size)
     sh, sw = (side, side) if isinstance(side, (int, float)) else side
     if not (0 < sh <= H and 0 < sw <= W):
@@ -177,7 +213,7 @@ def center_boxes(batch: int, num: int, frame_size: int | tuple[int, int], side: 
 
 
 def clamp_boxes(boxes: Tensor, frame_size: int | tuple[int, int], box_min: float, box_max: float) -> Tensor:
-    """Keep each box's centre but force its sides into ``[box_min, box_max]`` and the box inside the frame.
+    """Keep each box's center but force its sides into ``[box_min, box_max]`` and the box inside the frame.
 
     Used by the oracle: a ground-truth box is brought into the policy's action space, so the
     oracle pays the same cost per patch and looks at the same range of scales.

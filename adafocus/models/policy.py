@@ -1,25 +1,27 @@
-"""The two policies: *where* to look (spatial) and *when* to look (temporal). DESIGN.md 1, steps 2 and 4.
+"""The two policies: *where* to look (spatial) and *when* to look (temporal). docs/design.md, "The method".
 
-Both read the glance network's output **detached**: the policies do not train the glance.
-Their decisions (a box, a set of frame indices) are then used to crop the real patches, which
-is not differentiable with respect to the policy (the boxes are detached and the indices are
-integers), so the policies learn only through the differentiable *surrogate* losses computed
-in :mod:`adafocus.models.adafocus`.
+The spatial policy reads the glance maps **detached** (as in the paper; ``model.policy_trains_glance``
+lets its gradients reach the glance); the temporal policy reads the pooled glance features as
+they are (as in the paper: its surrogate's gradients also train the glance). Their decisions (a box,
+a set of frame indices) crop the real patches, which is not differentiable with respect to the
+policies (the boxes are detached and the indices are integers), so the policies learn only through
+the differentiable *surrogate* losses (:mod:`adafocus.models.surrogates`, :mod:`adafocus.losses`).
 
 :class:`SpatialPolicy` -- a small 3-D conv stack over the glance feature maps of all glance frames
 ``(B, T_g, C_g, h, w)`` (1x1x1 conv to ``policy_channels``, then two 3x3x3 convs, each with batch
-norm and ReLU: neighbouring frames inform each other, so the box can follow the object), then a
+norm and ReLU: neighbouring frames inform each other, so the box can follow the object; with
+``separable=True``, the CPU default, each 3x3x3 conv is depthwise followed by a 1x1x1 conv), then a
 location head giving per glance frame the action ``(y, x, sy, sx)`` in [0, 1] (top-left
 position and scale; see :mod:`adafocus.models.patches`):
 
 - ``location_head="conv"`` (the paper's): a ``(1, h, w)`` valid conv to 4 numbers + sigmoid. It
   must learn a map from "where the activation is" to a coordinate through a dense layer, which
-  on small CPU budgets did not localise at all (DESIGN.md 3).
+  on small CPU budgets did not localise at all (docs/design.md, "Departures").
 - ``location_head="softargmax"`` (the CPU default): a 1x1x1 conv to a one-channel heatmap,
-  a spatial softmax, and the expected cell position as the box *centre* (which is translation
+  a spatial softmax, and the expected cell position as the box *center* (which is translation
   equivariant: a peak under the object puts the box on the object from the first step). A
   separate sigmoid output from the spatially pooled features gives the scale (1 number for
-  square boxes, 2 otherwise). The centre is converted to the top-left-corner action so that
+  square boxes, 2 otherwise). The center is converted to the top-left-corner action so that
   :func:`~adafocus.models.patches.boxes_from_actions` serves both heads.
 
 :class:`TemporalPolicy` -- two 3-tap temporal convs over the pooled glance features
@@ -45,6 +47,16 @@ class ConvBNReLU3d(nn.Sequential):
                          nn.BatchNorm3d(c_out), nn.ReLU(inplace=True))
 
 
+class SeparableConvBNReLU3d(nn.Sequential):
+    """Depthwise ``kernel``³ conv -> BN -> ReLU -> pointwise conv -> BN -> ReLU: a 3x3x3 conv's reach at a
+    fraction of its MACs (``k³·C + C²`` instead of ``k³·C²`` per position)."""
+
+    def __init__(self, channels: int, kernel: int) -> None:
+        super().__init__(nn.Conv3d(channels, channels, kernel, padding=kernel // 2, groups=channels, bias=False),
+                         nn.BatchNorm3d(channels), nn.ReLU(inplace=True),
+                         nn.Conv3d(channels, channels, 1, bias=False), nn.BatchNorm3d(channels), nn.ReLU(inplace=True))
+
+
 class ConvBNReLU1d(nn.Sequential):
     """Conv1d (no bias) -> BatchNorm1d -> ReLU."""
 
@@ -58,29 +70,27 @@ class SpatialPolicy(nn.Module):
 
     ``map_size`` ``(h, w)`` is needed by the conv head (its kernel covers the whole map); the
     soft-argmax head works on any map size. ``frame_size``, ``box_min``, ``box_max`` and
-    ``square`` describe the box geometry, used by the soft-argmax head to turn a centre into a
+    ``square`` describe the box geometry, used by the soft-argmax head to turn a center into a
     top-left-corner action. With ``square=True`` the scale output has one number and ``sx = sy``.
     """
 
     def __init__(self, in_channels: int, channels: int, map_size: tuple[int, int], frame_size: int,
                  box_min: float, box_max: float, square: bool = False, head: str = "softargmax",
-                 kernel: int = 3) -> None:
+                 kernel: int = 3, separable: bool = False) -> None:
         super().__init__()
         if head not in ("softargmax", "conv"):
             raise ValueError(f"SpatialPolicy: head must be 'softargmax' or 'conv', got {head!r}")
         self.head, self.square, self.map_size = head, square, tuple(map_size)
         self.frame_size, self.box_min, self.box_max = frame_size, box_min, box_max
-        self.body = nn.Sequential(
-            ConvBNReLU3d(in_channels, channels, 1),
-            ConvBNReLU3d(channels, channels, kernel),
-            ConvBNReLU3d(channels, channels, kernel),
-        )
+        block = (lambda: SeparableConvBNReLU3d(channels, kernel)) if separable else (
+            lambda: ConvBNReLU3d(channels, channels, kernel))
+        self.body = nn.Sequential(ConvBNReLU3d(in_channels, channels, 1), block(), block())
         if head == "conv":  # the paper's: one valid conv over the whole (h, w) map, per frame
             self.location = nn.Conv3d(channels, 4, kernel_size=(1, *self.map_size))
         else:
             self.heatmap = nn.Conv3d(channels, 1, kernel_size=1)  # one logit per cell per frame
             self.scale = nn.Linear(channels, 1 if square else 2)  # from spatially pooled features
-            nn.init.zeros_(self.heatmap.weight)  # start from a flat heatmap: the centre of the frame
+            nn.init.zeros_(self.heatmap.weight)  # start from a flat heatmap: the center of the frame
             nn.init.zeros_(self.heatmap.bias)
 
     def forward(self, maps: Tensor) -> Tensor:
@@ -107,7 +117,7 @@ class SpatialPolicy(nn.Module):
     def _softargmax(self, x: Tensor) -> Tensor:
         p = self.heatmap_probs(x)  # (B, T_g, h, w)
         h, w = p.shape[-2:]
-        # cell centres as fractions of the frame: (i + 0.5) / h
+        # cell centers as fractions of the frame: (i + 0.5) / h
         ys = (torch.arange(h, device=p.device, dtype=p.dtype) + 0.5) / h
         xs = (torch.arange(w, device=p.device, dtype=p.dtype) + 0.5) / w
         cy = (p.sum(-1) * ys).sum(-1)  # (B, T_g) expected row

@@ -11,7 +11,7 @@ switches, so comparisons differ only where they claim to:
 ``lowres_full_frame``         the same frames, whole frame resized to ``P`` (same cost per frame as a patch)
 ``glance_only``               the glance network and its exits alone
 ``random_patch``              Uni-AdaFocus with random boxes instead of the spatial policy
-``center_patch``              Uni-AdaFocus with the centre box instead of the spatial policy
+``center_patch``              Uni-AdaFocus with the center box instead of the spatial policy
 ``oracle``                    true boxes (brought into [box_min, box_max]) at K truly informative frames
 ``temporal_only``             learned frames, whole frames at full resolution
 ``exits_only``                FrameExit-like: uniform full frames, no glance, an exit after every frame

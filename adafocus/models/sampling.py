@@ -1,4 +1,4 @@
-"""Which frames to focus on: stratified inverse-CDF sampling (DESIGN.md 1, step 4).
+"""Which frames to focus on: stratified inverse-CDF sampling (docs/design.md, "The method", step 3).
 
 The temporal policy outputs a distribution ``w`` over the ``T_g`` glance positions. Read it as a
 piecewise-constant density over the clip's time axis [0, 1]: bin ``i`` covers
@@ -39,6 +39,23 @@ def uniform_indices(num_frames: int, k: int, device: torch.device | str | None =
     return torch.floor((j + 0.5) * num_frames / k).long()
 
 
+def segment_indices(num_frames: int, k: int, batch: int, jitter: bool, generator: torch.Generator | None = None,
+                    device: torch.device | str | None = None) -> Tensor:
+    """One frame per segment: ``(batch, k)`` indices. Segment ``j`` covers frames
+    ``[floor(j T / k), floor((j + 1) T / k))``; ``jitter=False`` takes the frame of the uniform grid
+    (:func:`uniform_indices`), ``jitter=True`` a uniformly random frame of the segment for every clip
+    (the paper's glance sampling in training)."""
+    grid = uniform_indices(num_frames, k, device=device).expand(batch, -1)
+    if not jitter:
+        return grid.clone()
+    j = torch.arange(k + 1, device=device, dtype=torch.float64)
+    edges = torch.floor(j * num_frames / k).long()  # (k + 1,)
+    length = (edges[1:] - edges[:-1]).clamp(min=1)  # (k,)
+    u = torch.rand(batch, k, generator=generator, dtype=torch.float64,
+                   device=generator.device if generator is not None else device).to(edges.device)
+    return edges[:-1] + torch.floor(u * length).long().clamp(max=length - 1)
+
+
 def make_distinct(idx: Tensor, num_frames: int) -> Tensor:
     """Sorted indices ``(B, K)`` -> strictly increasing indices in ``[0, num_frames)``.
 
@@ -56,7 +73,7 @@ def make_distinct(idx: Tensor, num_frames: int) -> Tensor:
 
 def inverse_cdf(weights: Tensor, u: Tensor) -> Tensor:
     """Times ``(B, K)`` in [0, 1] for quantiles ``u`` ``(B, K)`` of the piecewise-constant density ``weights`` ``(B, T_g)``."""
-    tg = weights.shape[-1]
+    T_g = weights.shape[-1]
     cdf = torch.cumsum(weights, dim=-1)  # (B, T_g): C_1 .. C_{T_g}
     cdf = cdf / cdf[:, -1:]  # exactly 1 at the end
     # bin i such that C_i <= u < C_{i+1} (C_0 = 0); empty bins are never chosen
@@ -64,7 +81,7 @@ def inverse_cdf(weights: Tensor, u: Tensor) -> Tensor:
     start = torch.cat([torch.zeros_like(cdf[:, :1]), cdf[:, :-1]], dim=-1).gather(1, bins)  # C_i
     mass = weights.gather(1, bins) / weights.sum(-1, keepdim=True)  # w_i (normalised)
     frac = ((u - start) / mass.clamp(min=1e-12)).clamp(0.0, 1.0)
-    return (bins.to(u.dtype) + frac) / tg
+    return (bins.to(u.dtype) + frac) / T_g
 
 
 def sample_frames(weights: Tensor, num_frames: int, k: int, train: bool,
@@ -103,9 +120,9 @@ def sample_without_replacement(weights: Tensor, k: int, num_draws: int,
     Used by the temporal surrogate (not differentiable: the weights are detached here, the
     gradient comes from re-weighting the drawn positions with the live ``w``).
     """
-    b, tg = weights.shape
-    if not 1 <= k <= tg:
-        raise ValueError(f"sample_without_replacement: expected 1 <= k <= T_g = {tg}, got {k}")
+    b, T_g = weights.shape
+    if not 1 <= k <= T_g:
+        raise ValueError(f"sample_without_replacement: expected 1 <= k <= T_g = {T_g}, got {k}")
     p = weights.detach().float().clamp(min=0) + 1e-8  # every position stays drawable
     p = p.repeat_interleave(num_draws, dim=0)  # (B * D, T_g)
     draws = torch.multinomial(p, k, replacement=False, generator=generator)  # (B * D, k)

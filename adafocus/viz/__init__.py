@@ -5,6 +5,6 @@
   (one call each, e.g. ``clip_explorer(ds)``), built on pure ``inputs -> RGB array`` renderers.
 - :mod:`adafocus.viz.filmstrips` -- a clip's frames in a row with the true and chosen boxes and the
   temporal weights (``policy_filmstrip``), or with an attribution map (``attribution_filmstrip``).
-- :mod:`adafocus.viz.trajectories` -- the patch trajectory over time: centre plots, a plotly
+- :mod:`adafocus.viz.trajectories` -- the patch trajectory over time: center plots, a plotly
   figure with a frame slider, mp4/GIF writers, and ``run_on_video`` for real video files.
 """

@@ -9,7 +9,8 @@ Three explorers, one call each in a notebook (each returns an ``ipywidgets.VBox`
   chosen frames (bottom bar).
 - :func:`budget_explorer` -- sliders for the patch size ``P``, the number of focus frames ``K`` and
   the early-exit confidence threshold; shows the prediction, its confidence at every exit step and
-  the MACs actually spent (from a ``cost_fn(P, K)`` the caller provides).
+  the MACs actually spent. The caller provides how to run a model at ``(P, K)`` (``run_fn``) and what
+  that costs (``cost_fn``); the exit rule is :func:`adafocus.analysis.early_exit.exit_steps`.
 - :func:`compare_explorer` -- the same clip and frame side by side for several models.
 
 Everything drawn comes from **pure renderers** (``render_frame``, ``render_strip``,
@@ -19,7 +20,7 @@ arrays, the PNG bytes and the text), which changes whenever a slider moves.
 
 Models are duck-typed: any callable ``model(video (1, T, C, H, W) float in [0, 1])`` returning an
 object (or dict) with ``logits (1, n)`` and optionally ``exit_logits (1, S, n)``, ``boxes (1, K, 4)``,
-``frame_idx (1, K)``, ``glance_boxes (1, T_g, 4)``, ``glance_idx (T_g,)`` and
+``frame_idx (1, K)``, ``glance_boxes (1, T_g, 4)``, ``glance_idx (1, T_g)`` or ``(T_g,)`` and
 ``temporal_weights (1, T_g)`` (the fields of ``AdaFocusOutput``). Boxes are ``(x0, y0, x1, y1)``
 in continuous pixel coordinates (pixel ``i`` covers ``[i, i + 1)``).
 """
@@ -27,7 +28,6 @@ in continuous pixel coordinates (pixel ``i`` covers ``[i, i + 1)``).
 from __future__ import annotations
 
 import html
-import inspect
 import io
 import math
 from collections import OrderedDict
@@ -38,6 +38,8 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 from PIL import Image
+
+from adafocus.analysis.early_exit import exit_steps
 
 RGB = tuple[int, int, int]
 PredictFn = Callable[[torch.Tensor], Any]  # video (1, T, C, H, W) -> model output
@@ -166,17 +168,15 @@ def render_strip(video: torch.Tensor | np.ndarray, current: int, mask: Sequence[
 def early_exit(exit_probs: np.ndarray, threshold: float) -> int:
     """The first step whose confidence (max softmax) reaches ``threshold``; the last step if none does.
 
-    ``exit_probs`` is ``(S, n)``. ``threshold >= 1`` disables early exit (the last step).
+    ``exit_probs`` is ``(S, n)``; one ``threshold`` for every exit (``>= 1`` disables early exit: the
+    last step). The rule is :func:`adafocus.analysis.early_exit.exit_steps`.
     """
-    conf = exit_probs.max(axis=1)
-    if threshold < 1:
-        hits = np.flatnonzero(conf >= threshold)
-        if len(hits):
-            return int(hits[0])
-    return len(conf) - 1
+    conf = torch.as_tensor(np.asarray(exit_probs)).amax(dim=1)  # (S,)
+    thresholds = torch.full(conf.shape, float(threshold) if threshold < 1 else float("inf"), dtype=conf.dtype)
+    return int(exit_steps(conf[None], thresholds)[0])
 
 
-def render_exit_chart(exit_probs: np.ndarray, num_glance: int, threshold: float, exit_step: int,
+def render_exit_chart(exit_probs: np.ndarray, glance_frames: int, threshold: float, exit_step: int,
                       style: ExplorerStyle = STYLE) -> np.ndarray:
     """Bars of the confidence at each of the ``S`` exit steps (glance steps, then focus steps).
 
@@ -188,7 +188,7 @@ def render_exit_chart(exit_probs: np.ndarray, num_glance: int, threshold: float,
     chart = np.empty((h + 2 * g, len(conf) * w, 3), dtype=np.uint8)
     chart[:] = style.background
     for s, c in enumerate(conf):
-        color = np.array(style.glance_color if s < num_glance else style.focus_color, dtype=np.float32)
+        color = np.array(style.glance_color if s < glance_frames else style.focus_color, dtype=np.float32)
         if s > exit_step:
             color = color * 0.35 + np.array(style.background) * 0.65
         top = g + h - int(round(float(c) * h))
@@ -298,23 +298,6 @@ def as_predict_fn(model: Any) -> PredictFn:
                 model.train()
 
     return predict
-
-
-def run_with_budget(model: Any, video: torch.Tensor, patch_size: int, num_focus: int) -> Any:
-    """The default budget runner: ``model(video, patch_size=P, num_focus=K)`` in eval mode, no gradients."""
-    return as_predict_fn(lambda v: model(v, patch_size=patch_size, num_focus=num_focus))(video)
-
-
-def _accepts(model: Any, names: Sequence[str]) -> bool:
-    """Whether ``model(video, **{name: ...})`` is a valid call (``forward``'s signature for a module)."""
-    fn = model.forward if isinstance(model, torch.nn.Module) else model
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):  # no signature to read (a builtin): let the call decide
-        return True
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return True
-    return set(names) <= {p.name for p in params if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
 
 
 class _Cache(OrderedDict):
@@ -496,16 +479,15 @@ def exit_cost(cost_fn: CostFn, patch_size: int, num_focus: int, exit_step: int, 
     """
     if exit_step >= num_steps - 1:
         return float(cost_fn(patch_size, num_focus))
-    num_glance = num_steps - min(num_focus, num_steps)
-    return float(cost_fn(patch_size, max(0, exit_step - num_glance + 1)))
+    glance_frames = num_steps - min(num_focus, num_steps)
+    return float(cost_fn(patch_size, max(0, exit_step - glance_frames + 1)))
 
 
 class BudgetExplorer(widgets.VBox):
     """Sliders for ``P``, ``K`` and the exit threshold; the prediction, confidences and MACs they give."""
 
-    def __init__(self, model: Any, dataset: Any, cost_fn: CostFn, patch_sizes: Sequence[int],
-                 focus_counts: Sequence[int], run_fn: BudgetRunFn = run_with_budget,
-                 style: ExplorerStyle = STYLE) -> None:
+    def __init__(self, model: Any, dataset: Any, cost_fn: CostFn, run_fn: BudgetRunFn, patch_sizes: Sequence[int],
+                 focus_counts: Sequence[int], style: ExplorerStyle = STYLE) -> None:
         if not patch_sizes or not focus_counts:
             raise ValueError(f"budget_explorer: expected non-empty patch_sizes and focus_counts, "
                              f"got {list(patch_sizes)} and {list(focus_counts)}")
@@ -548,15 +530,15 @@ class BudgetExplorer(widgets.VBox):
         exit_probs = pred.exit_probs if pred.exit_probs is not None else pred.probs[None]  # (S, n)
         S = len(exit_probs)
         step = early_exit(exit_probs, tau)
-        num_glance = S - min(K, S)
+        glance_frames = S - min(K, S)
         macs, full = exit_cost(self.cost_fn, P, K, step, S), float(self.cost_fn(P, K))
         y, conf = int(exit_probs[step].argmax()), float(exit_probs[step].max())
-        chart = render_exit_chart(exit_probs, num_glance, tau, step, self.style)
+        chart = render_exit_chart(exit_probs, glance_frames, tau, step, self.style)
         mask = _np(item.get("mask"))
         chosen = [] if pred.frame_idx is None else sorted(int(k) for k in pred.frame_idx)
         strip = render_strip(video, -1, None if mask is None else mask.astype(bool), chosen, None, self.style)
-        where = f"glance step {step + 1} of {num_glance}" if step < num_glance else \
-            f"focus step {step - num_glance + 1} of {S - num_glance}"
+        where = f"glance step {step + 1} of {glance_frames}" if step < glance_frames else \
+            f"focus step {step - glance_frames + 1} of {S - glance_frames}"
         mark = "&#10003;" if y == label else "&#10007;"
         text = "<br>".join([
             f"label: <b>{_class_name(self.dataset, label)}</b>, "
@@ -572,24 +554,24 @@ class BudgetExplorer(widgets.VBox):
         return self.last_render
 
 
-def budget_explorer(model: Any, dataset: Any, cost_fn: CostFn, patch_sizes: Sequence[int] | None = None,
-                    focus_counts: Sequence[int] | None = None, run_fn: BudgetRunFn = run_with_budget,
+def budget_explorer(model: Any, dataset: Any, cost_fn: CostFn, run_fn: BudgetRunFn,
+                    patch_sizes: Sequence[int] | None = None, focus_counts: Sequence[int] | None = None,
                     style: ExplorerStyle = STYLE, patch_step: int = 8) -> BudgetExplorer:
     """Trade compute for accuracy on one clip at a time: patch size, focus frames, exit threshold.
 
-    ``run_fn(model, video (1, T, C, H, W), P, K)`` returns the model's output (default:
-    ``model(video, patch_size=P, num_focus=K)``); ``cost_fn(P, K)`` the MACs of a run that processes
-    ``K`` focus patches (``K = 0``: glance only). Defaults: ``P`` in multiples of ``patch_step`` up
-    to the frame side, ``K`` from 1 to ``T``.
+    ``run_fn(model, video (1, T, C, H, W), P, K)`` returns the model's output at that budget (e.g. a
+    model trained at ``P`` and ``K``; a Uni-AdaFocus is built for one ``P`` and ``K``);
+    ``cost_fn(P, K)`` the MACs of a run that processes ``K`` focus patches (``K = 0``: glance only).
+    Defaults: ``P`` in multiples of ``patch_step`` up to the frame side, ``K`` from 1 to ``T``.
     """
     if len(dataset) == 0:
         raise ValueError("dataset: expected at least one clip, got an empty dataset")
-    if run_fn is run_with_budget and not _accepts(model, ("patch_size", "num_focus")):
-        raise TypeError(f"budget_explorer: {type(model).__name__} cannot be called as model(video, patch_size=P, "
-                        f"num_focus=K); pass run_fn=lambda model, video, P, K: ... returning its output")
+    if not callable(run_fn):
+        raise TypeError(f"budget_explorer: run_fn must be a function (model, video, P, K) -> output, "
+                        f"got {type(run_fn).__name__}")
     video = dataset[0]["video"]  # (T, C, H, W)
     side = int(max(video.shape[-2:]))
     if patch_sizes is None:
         patch_sizes = list(range(patch_step, side + 1, patch_step)) or [side]
     focus_counts = list(focus_counts) if focus_counts is not None else list(range(1, int(video.shape[0]) + 1))
-    return BudgetExplorer(model, dataset, cost_fn, patch_sizes, focus_counts, run_fn, style)
+    return BudgetExplorer(model, dataset, cost_fn, run_fn, patch_sizes, focus_counts, style)

@@ -130,7 +130,7 @@ def _chosen_map(chosen_boxes: np.ndarray | None, frame_idx: np.ndarray | None, T
 def _bar_axes(fig: Figure, gs, row: int, T: int, gt_mask: np.ndarray | None, chosen: dict[int, np.ndarray],
               style: FilmstripStyle) -> plt.Axes:
     ax = fig.add_subplot(gs[row, :])
-    ax.set_xlim(-0.5, T - 0.5)  # frame t's column is centred on x = t
+    ax.set_xlim(-0.5, T - 0.5)  # frame t's column is centered on x = t
     ax.set_xticks(range(T))
     ax.tick_params(labelsize=style.title_size)
     if gt_mask is not None:

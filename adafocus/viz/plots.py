@@ -13,7 +13,10 @@ import pandas as pd
 
 # one colour and marker per method, so every figure of the workbench agrees
 METHOD_STYLE: dict[str, tuple[str, str, str]] = {  # name: (label, colour, marker)
-    "uni_adafocus": ("Uni-AdaFocus", "#d62728", "o"),
+    "uni_adafocus": ("Uni-AdaFocus (label-free)", "#d62728", "o"),
+    "uni_adafocus:seed1": ("Uni-AdaFocus (label-free, seed 1)", "#d62728", "$1$"),
+    "uni_adafocus:paper": ("Uni-AdaFocus, paper's recipe (label-free)", "#ff9896", "d"),
+    "uni_adafocus:hinted": ("Uni-AdaFocus, hinted (ablation: true boxes in the loss)", "#7f0000", "X"),
     "uni_adafocus+exit": ("Uni-AdaFocus + early exit", "#ff7f0e", "*"),
     "uni_adafocus_paper_head": ("Uni-AdaFocus (paper's conv head)", "#e377c2", "o"),
     "adafocus_v2": ("AdaFocusV2", "#9467bd", "s"),
@@ -21,8 +24,8 @@ METHOD_STYLE: dict[str, tuple[str, str, str]] = {  # name: (label, colour, marke
     "lowres_full_frame": ("low-res full frame", "#17becf", "v"),
     "glance_only": ("glance only", "#7f7f7f", "x"),
     "random_patch": ("random patch", "#8c564b", "^"),
-    "center_patch": ("centre patch", "#bcbd22", "<"),
-    "oracle": ("oracle (true box + frames)", "#2ca02c", "P"),
+    "center_patch": ("center patch", "#bcbd22", "<"),
+    "oracle": ("oracle (given the true box + frames)", "#2ca02c", "P"),
     "temporal_only": ("temporal only", "#aec7e8", ">"),
     "exits_only": ("exits only (FrameExit-like)", "#98df8a", "h"),
 }
@@ -60,9 +63,11 @@ def _cost_column(df: pd.DataFrame) -> tuple[str, str]:
 
 
 def _curves(df: pd.DataFrame, col: str):
-    """``(method, rows, first)`` per curve, sorted by cost: one per method through its budgets, except
+    """``(curve, rows, first)`` per curve, sorted by cost: one per ``curve`` key (the method, or the method
+    and its recipe / seed; ``method`` when there is no ``curve`` column) through its budgets, except
     early-exit rows (``budget`` like ``"P=24,K=4, rho=2.0"``), which give one curve per base budget."""
-    for method, rows in df.groupby("method", sort=False):
+    key = "curve" if "curve" in df else "method"
+    for method, rows in df.groupby(key, sort=False):
         base = rows["budget"].astype(str).str.split(", rho=").str[0] if "budget" in rows else None
         if base is None or "rho" not in rows or rows["rho"].isna().all():
             yield method, rows.sort_values(col), True
@@ -111,14 +116,47 @@ def accuracy_vs_macs_plotly(df: pd.DataFrame, title: str = "Accuracy vs cost"):
 
 
 def learning_curves(history: pd.DataFrame, title: str = "Learning curves") -> plt.Figure:
-    """Validation accuracy per epoch, one line per model (``history`` rows from training)."""
+    """Validation accuracy per epoch, one line per model (``history`` rows from training; grouped by
+    ``curve`` when present, else by ``model``)."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for model, rows in history.groupby("model", sort=False):
+    key = "curve" if "curve" in history else "model"
+    for model, rows in history.groupby(key, sort=False):
         name, color, marker = METHOD_STYLE.get(model, (model, None, "o"))
-        ax.plot(range(1, len(rows) + 1), 100 * rows["val_acc"], marker=marker, color=color or None, label=name)
-    ax.set_xlabel("epoch (all stages)")
+        ax.plot(rows["epoch"], 100 * rows["val_acc"], marker=marker, color=color or None, label=name)
+    ax.set_xlabel("epoch (one end-to-end stage, after the shared pretraining)")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
+    return fig
+
+
+def training_signal_bars(quality: pd.DataFrame, title: str = "The training signal") -> plt.Figure:
+    """Accuracy, box IoU (beside random boxes of the same size) and frame recall (beside the uniform
+    grid) of one model under each recipe: rows of ``policy_quality.csv`` with a ``curve`` column."""
+    import numpy as np
+
+    rows = quality.reset_index(drop=True)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+    short = {"uni_adafocus:paper": "paper recipe\n(label-free)", "uni_adafocus": "cpu recipe\n(label-free)",
+             "uni_adafocus:seed1": "cpu recipe, seed 1\n(label-free)",
+             "uni_adafocus:hinted": "hinted\n(ablation: true\nboxes and frames)"}
+    labels = [short.get(c, METHOD_STYLE.get(c, (c, "", ""))[0]) for c in rows["curve"]]
+    colors = [METHOD_STYLE.get(c, (c, "#777777", ""))[1] for c in rows["curve"]]
+    x = np.arange(len(rows))
+    panels = [("accuracy", None, "test accuracy (%)", 100), ("box_iou", "random_box_iou", "box IoU with the truth", 1),
+              ("frame_recall", "uniform_frame_recall", "recall of informative frames", 1)]
+    for ax, (col, ref, ylabel, scale) in zip(axes, panels):
+        ax.bar(x, scale * rows[col], color=colors)
+        for i, v in enumerate(scale * rows[col]):
+            ax.text(i, v, f"{v:.1f}" if scale == 100 else f"{v:.2f}", ha="center", va="bottom", fontsize=7)
+        if ref is not None:
+            ax.scatter(x, rows[ref], marker="_", s=400, color="black", zorder=3,
+                       label="random boxes, same size" if ref == "random_box_iou" else "uniform frame grid")
+            ax.legend(fontsize=7, loc="upper left")
+        ax.set_xticks(x, labels, fontsize=6)
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(0, 105 if scale == 100 else 1.05)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return fig

@@ -2,7 +2,7 @@
 
 - :func:`policy_track` -- one box per frame from a model's output: the real patch boxes at the
   frames the temporal policy chose, the glance frames' boxes linearly interpolated in between.
-- :func:`trajectory_figure` -- box centre ``x`` and ``y`` against time, policy beside the truth
+- :func:`trajectory_figure` -- box center ``x`` and ``y`` against time, policy beside the truth
   (matplotlib).
 - :func:`trajectory_plotly` -- the frames as images with the boxes as shapes and a frame slider
   (plotly; hover, zoom, play).
@@ -31,6 +31,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from adafocus.config import Config, DataConfig
+from adafocus.models.patches import box_centers
 from adafocus.viz.explorers import STYLE as EXPLORER_STYLE
 from adafocus.viz.explorers import display_scale, interpolate_box, render_frame, to_rgb
 from adafocus.viz.filmstrips import FILMSTRIP_STYLE, _np, hex_color
@@ -65,9 +66,9 @@ def _boxes(x: ArrayLike | None, T: int, name: str, fn: str) -> np.ndarray | None
     return b
 
 
-def _centres(boxes: np.ndarray) -> np.ndarray:
-    """``(T, 4)`` -> ``(T, 2)`` centres ``(x, y)`` (NaN stays NaN)."""
-    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=-1)
+def _centers(boxes: np.ndarray) -> np.ndarray:
+    """``(T, 4)`` -> ``(T, 2)`` centers ``(x, y)`` (NaN stays NaN)."""
+    return box_centers(torch.as_tensor(boxes)).numpy()
 
 
 def _video(video: ArrayLike, fn: str) -> torch.Tensor | np.ndarray:
@@ -114,7 +115,7 @@ def policy_track(num_frames: int, glance_boxes: ArrayLike | None = None, glance_
 def trajectory_figure(policy_boxes: ArrayLike, gt_boxes: ArrayLike | None = None, gt_mask: ArrayLike | None = None,
                       frame_idx: ArrayLike | None = None, frame_size: int | None = None, *,
                       title: str | None = None, style: TrajectoryStyle = TRAJECTORY_STYLE) -> Figure:
-    """Box centre ``x`` (left) and ``y`` (right) against frame index: policy vs ground truth.
+    """Box center ``x`` (left) and ``y`` (right) against frame index: policy vs ground truth.
 
     ``policy_boxes (T, 4)`` (e.g. from :func:`policy_track`); ``gt_boxes (T, 4)`` with ``gt_mask
     (T,)`` (filled markers where the object is visible, hollow where hidden); ``frame_idx (K,)``
@@ -132,8 +133,8 @@ def trajectory_figure(policy_boxes: ArrayLike, gt_boxes: ArrayLike | None = None
     chosen = _np(frame_idx, np.int64)
     t = np.arange(T)
     fig, axes = plt.subplots(1, 2, figsize=style.figsize, sharex=True)
-    pc = _centres(pb)
-    gc = _centres(gt) if gt is not None else None
+    pc = _centers(pb)
+    gc = _centers(gt) if gt is not None else None
     for j, (ax, axis) in enumerate(zip(axes, "xy")):
         if gc is not None:
             ax.plot(t, gc[:, j], color=style.gt_color, lw=style.line_width, label="true box", gid=f"gt-{axis}")
@@ -146,7 +147,7 @@ def trajectory_figure(policy_boxes: ArrayLike, gt_boxes: ArrayLike | None = None
             ax.plot(chosen, pc[chosen, j], "s", color=style.chosen_color, ms=style.marker_size,
                     label="focused frames", gid=f"chosen-{axis}")
         ax.set_xlabel("frame")
-        ax.set_ylabel(f"box centre {axis} (pixels{', down' if axis == 'y' else ''})")
+        ax.set_ylabel(f"box center {axis} (pixels{', down' if axis == 'y' else ''})")
         if frame_size is not None:
             ax.set_ylim(frame_size, 0) if axis == "y" else ax.set_ylim(0, frame_size)
         ax.grid(True, alpha=0.3)
@@ -158,7 +159,7 @@ def trajectory_figure(policy_boxes: ArrayLike, gt_boxes: ArrayLike | None = None
 
 
 def _rect_shape(box: np.ndarray, color: str, dash: str = "solid") -> dict[str, Any]:
-    """A plotly rectangle in image coordinates: ``go.Image`` centres pixel ``i`` on ``i``, so subtract 0.5."""
+    """A plotly rectangle in image coordinates: ``go.Image`` centers pixel ``i`` on ``i``, so subtract 0.5."""
     x0, y0, x1, y1 = (float(v) - 0.5 for v in box)
     return dict(type="rect", xref="x", yref="y", x0=x0, y0=y0, x1=x1, y1=y1,
                 line=dict(color=color, width=2, dash=dash))
@@ -256,7 +257,18 @@ def save_trajectory_video(video: ArrayLike, boxes_per_frame: ArrayLike, path: st
         raise ValueError(f"save_trajectory_video: {path}: expected a file name ending in one of {VIDEO_SUFFIXES}")
     if fps <= 0:
         raise ValueError(f"save_trajectory_video: fps must be > 0, got {fps}")
-    frames = render_trajectory_frames(video, boxes_per_frame, gt_boxes, scale, style)
+    return write_animation(render_trajectory_frames(video, boxes_per_frame, gt_boxes, scale, style), path, fps)
+
+
+def write_animation(frames: list[np.ndarray], path: str | Path, fps: float = 4.0) -> Path:
+    """Write RGB ``uint8`` images ``(H, W, 3)`` as ``.mp4`` (H.264 via PyAV, MPEG-4 where H.264 is missing)
+    or ``.gif`` (Pillow, looping), one image per frame."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"write_animation: {path}: expected a file name ending in one of {VIDEO_SUFFIXES}")
+    if fps <= 0 or not frames:
+        raise ValueError(f"write_animation: expected fps > 0 and at least one frame, got fps={fps}, "
+                         f"{len(frames)} frames")
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".gif":
         images = [Image.fromarray(f) for f in frames]
@@ -299,7 +311,7 @@ def sample_video(name: str = "bikes.mp4") -> Path:
 @torch.no_grad()
 def run_on_video(model: torch.nn.Module, path: str | Path, cfg: Config | DataConfig,
                  backend: str = "auto") -> tuple[torch.Tensor, Any]:
-    """Decode ``cfg.data.num_frames`` frames of a video file (TSN-style centre sampling, centre crop,
+    """Decode ``cfg.data.num_frames`` frames of a video file (TSN-style center sampling, center crop,
     resize to ``frame_size``) and run ``model`` (eval mode) on them.
 
     Returns ``(video (T, C, H, W) float in [0, 1], output)`` with the model's output for the batch

@@ -1,12 +1,15 @@
-"""Sample-wise adaptive computation: early exit with calibrated confidence thresholds.
+"""Sample-wise adaptive computation: calibrated exit thresholds and the accuracy-cost curves they give.
 
-The classifier makes a prediction after every step (the glance, then each focus patch). A video
-stops at the first exit whose confidence (max softmax probability) clears that exit's threshold,
-so easy videos leave after the glance and never pay for a patch.
+(docs/design.md, "Early exit".) The classifier predicts after every step (the glance frames, then
+each focus patch). A video stops at the first exit whose confidence (max softmax probability)
+clears that exit's threshold, so easy videos leave after the glance and never pay for a patch.
+Everything here is a pure function of exit logits ``(N, S, n)`` and per-exit costs ``(S,)``,
+except :func:`step_costs`, which measures those costs with :mod:`adafocus.flops` around the real
+step-by-step inference (:func:`adafocus.models.exits.exiting_forward`).
 
-Calibration (DESIGN.md 1): choose exit proportions ``q_k ∝ ρ^k`` over the usable exits for a
-sweep of ``ρ``; on the **validation** split (never train, never test) walk the exits in order and
-set each threshold so that ``q_k · N`` of the samples still remaining leave there (greedy).
+Calibration: choose exit proportions ``q_k ∝ ρ^k`` over the usable exits for a sweep of ``ρ``
+(:data:`EXIT_RHOS`); on the **validation** split (never train, never test) walk the exits in order
+and set each threshold so that ``q_k · N`` of the samples still remaining leave there (greedy).
 An exit is usable (:func:`usable_exits`) when its validation accuracy is clearly above chance: the
 others (e.g. glance exits that cannot read the digits) get a threshold of ``+inf``, since a
 fixed share of videos leaving there would only be guesses.
@@ -22,6 +25,14 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
+
+from adafocus.config import Config
+from adafocus.data.batches import ground_truth_kwargs
+from adafocus.flops import count_macs, dummy_input
+from adafocus.models.adafocus import UniAdaFocus
+from adafocus.models.exits import exiting_forward
+
+EXIT_RHOS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)  # the benchmark's sweep of ρ, cheap to patient
 
 
 def exit_proportions(rho: float, num_exits: int) -> np.ndarray:
@@ -89,7 +100,8 @@ def calibrate_thresholds(conf: Tensor, q: np.ndarray) -> Tensor:
 
 
 def exit_steps(conf: Tensor, thresholds: Tensor) -> Tensor:
-    """Index of the exit each sample leaves at: the first ``k`` with ``conf[:, k] >= thr[k]``."""
+    """The exit ``(N,)`` each sample leaves at: the first ``k`` with ``conf[:, k] >= thresholds[k]`` (the last
+    exit when none does). ``conf``: ``(N, S)`` confidences; ``thresholds``: ``(S,)``."""
     passed = conf >= thresholds.view(1, -1)
     passed[:, -1] = True
     return passed.float().argmax(dim=1)
@@ -97,6 +109,8 @@ def exit_steps(conf: Tensor, thresholds: Tensor) -> Tensor:
 
 @dataclass
 class ExitResult:
+    """One operating point: thresholds calibrated for ``rho``, and what they give on the evaluated split."""
+
     rho: float
     thresholds: Tensor  # (S,)
     exit_fraction: np.ndarray  # (S,) on the evaluated split
@@ -123,7 +137,7 @@ def evaluate_early_exit(val_logits: Tensor, test_logits: Tensor, test_labels: Te
 
 
 def early_exit_curve(val_logits: Tensor, test_logits: Tensor, test_labels: Tensor, step_macs: Tensor,
-                     rhos: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0),
+                     rhos: tuple[float, ...] = EXIT_RHOS,
                      usable: Tensor | None = None) -> pd.DataFrame:
     """Accuracy against expected MACs for a sweep of ``ρ``: one row per ``ρ`` (exits: see
     :func:`evaluate_early_exit`)."""
@@ -136,93 +150,19 @@ def early_exit_curve(val_logits: Tensor, test_logits: Tensor, test_labels: Tenso
     return pd.DataFrame(rows)
 
 
-# ---------------------------------------------------------------------------------------------
-# real early exit: samples that left are not computed any further
-# ---------------------------------------------------------------------------------------------
+def step_costs(model: UniAdaFocus, cfg: Config) -> Tensor:
+    """Measured MACs ``(S,)`` of one video that leaves at each exit (cumulative: what really runs).
 
-@dataclass
-class ExitInference:
-    predictions: Tensor  # (B,) class predicted at each sample's exit
-    exit_step: Tensor  # (B,) index of the exit taken (0 .. S-1)
-    confidence: Tensor  # (B,) max softmax probability at that exit
-
-
-@torch.no_grad()
-def exiting_forward(model, video: Tensor, thresholds: Tensor) -> ExitInference:
-    """Run ``model`` step by step and drop every sample at its first confident exit.
-
-    The glance frames are processed one at a time, then the policies run once for the samples
-    still there, then the focus patches one at a time. A sample that has left is not processed by
-    any later step, so counting MACs around this call measures what early exit really costs.
-    ``video``: (B, T, C, H, W); ``thresholds``: (S,) confidence thresholds, one per exit.
+    Counted by :func:`adafocus.flops.count_macs` around :func:`~adafocus.models.exits.exiting_forward`
+    on :func:`adafocus.flops.dummy_input` (costs do not depend on the content), with the thresholds
+    set so that the video leaves at exit ``k``.
     """
-    model.eval()
-    model.check_input(video)
-    cls, cfg = model.classifier, model.cfg
-    if not cls.exits:
-        raise ValueError("exiting_forward: the model was built without exits (model.exits=False)")
-    if cfg.focus_tsm:
-        raise ValueError("exiting_forward: a temporal-shift focus network needs all K patches at once")
-    S = cls.num_exits
-    if thresholds.shape != (S,):
-        raise ValueError(f"exiting_forward: expected {S} thresholds (one per exit), got {tuple(thresholds.shape)}")
-    B = video.shape[0]
-    pred = torch.full((B,), -1, dtype=torch.long)
-    step_taken = torch.full((B,), S - 1, dtype=torch.long)
-    conf_taken = torch.zeros(B)
-    alive = torch.arange(B)  # indices into the batch of the samples still running
-    state = cls.init_state()
-    step = 0
-
-    def settle(logits: Tensor) -> Tensor:
-        """Record the samples that exit at ``step``; return the mask of those that stay."""
-        nonlocal alive, state
-        p = logits.softmax(-1)
-        conf, cls_idx = p.max(-1)
-        leave = conf >= thresholds[step] if step < S - 1 else torch.ones_like(conf, dtype=torch.bool)
-        done = alive[leave]
-        pred[done], step_taken[done], conf_taken[done] = cls_idx[leave], step, conf[leave]
-        alive, state = alive[~leave], state.select(~leave)
-        return ~leave
-
-    maps: list[Tensor] = []
-    for t in range(cls.num_glance):
-        if len(alive) == 0:
-            break
-        g = model.glance_features(video[alive], positions=torch.tensor([t]))
-        logits, state = cls.glance_step(g.feats[:, 0], state)
-        stay = settle(logits)
-        maps = [m[stay] for m in maps] + [g.maps[stay]]
-        step += 1
-    if cls.num_focus and len(alive):
-        v = video[alive]
-        glance_maps = torch.cat(maps, dim=1) if maps else None  # (b, T_g, C_g, h, w)
-        pm, fm = model._modes(None, None)
-        actions = model.spatial_actions(glance_maps) if pm == "policy" else None
-        weights = model.temporal_weights(glance_maps.mean(dim=(-2, -1))) if fm == "policy" else None
-        frame_idx = model.select_frames(len(alive), fm, weights)
-        boxes = model.select_boxes(pm, frame_idx, actions)
-        for k in range(cls.num_focus):
-            if len(alive) == 0:
-                break
-            feats = model.focus_features(v, boxes[:, k:k + 1], frame_idx[:, k:k + 1], full=pm == "full")
-            logits, state = cls.focus_step(feats[:, 0], state)
-            stay = settle(logits)
-            v, boxes, frame_idx = v[stay], boxes[stay], frame_idx[stay]
-            step += 1
-    return ExitInference(pred, step_taken, conf_taken)
-
-
-def step_costs(model, cfg) -> Tensor:
-    """Measured MACs (S,) of one video that leaves at each exit (counting what really runs)."""
-    from adafocus.evaluate import dummy_input
-    from adafocus.flops import count_macs
-
     S = model.classifier.num_exits
-    video = dummy_input(cfg)["video"]
+    x = dummy_input(cfg)  # video (1, T, C, H, W)
+    gt = ground_truth_kwargs(model, x)
     costs = []
     for k in range(S):
-        thr = torch.full((S,), float("inf"))
-        thr[k] = float("-inf")
-        costs.append(count_macs(lambda v: exiting_forward(model, v, thr), video))
+        thresholds = torch.full((S,), float("inf"))
+        thresholds[k] = float("-inf")
+        costs.append(count_macs(lambda v: exiting_forward(model, v, thresholds, **gt), x["video"]))
     return torch.tensor(costs, dtype=torch.float64)

@@ -1,0 +1,147 @@
+"""Real early exit: the model step by step, every clip dropped at its first confident exit.
+
+(docs/design.md, "Early exit".) :func:`exiting_forward` runs a :class:`~adafocus.models.adafocus.UniAdaFocus`
+through the same public steps as its forward (glance, decide, focus, classify), one exit at a time:
+
+1. the ``T_g`` glance frames one at a time (:meth:`~UniAdaFocus.glance_features` on
+   ``model.glance_idx[t:t + 1]``, then :meth:`ExitClassifier.glance_step`);
+2. :meth:`~UniAdaFocus.decide` once, on the glance collected so far, for the clips still running;
+3. the ``K`` focus patches one at a time (:meth:`~UniAdaFocus.focus_features`, then
+   :meth:`ExitClassifier.focus_step`).
+
+Steps at which no clip can leave (threshold ``+inf``: exits that calibration found unusable, such as
+glance exits that cannot read the digits) run together, one network call for all their frames,
+with the same results and MACs (``group=True``, the default; issue 16 measured the gain in wall clock).
+
+A clip whose confidence (max softmax probability) at exit ``s`` reaches ``thresholds[s]`` leaves
+there and is not computed any further, so counting MACs around this call measures what early exit
+really costs. A clip that runs to the end gets the logits of ``model(video)``. Calibrating the
+thresholds and the curves they give are pure functions of logits: :mod:`adafocus.analysis.early_exit`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from adafocus.models.adafocus import GlanceOutput, UniAdaFocus
+
+
+@dataclass
+class ExitInference:
+    """Where and with what each clip left."""
+
+    logits: Tensor  # (B, n) each clip's logits at its exit
+    predictions: Tensor  # (B,) the class predicted there
+    exit_step: Tensor  # (B,) the exit taken (0 .. S-1)
+    confidence: Tensor  # (B,) max softmax probability at that exit
+
+
+def _append(a: GlanceOutput, b: GlanceOutput) -> GlanceOutput:
+    """Two glances of the same clips, one after the other in time: ``(b, t1, ...)`` + ``(b, t2, ...)``."""
+    return GlanceOutput(torch.cat([a.maps, b.maps], 1), torch.cat([a.feats, b.feats], 1),
+                        torch.cat([a.positions, b.positions], 1))
+
+
+def _keep(g: GlanceOutput, index: Tensor) -> GlanceOutput:
+    """The glance of a subset of the clips (a bool mask or indices)."""
+    return GlanceOutput(g.maps[index], g.feats[index], g.positions[index])
+
+
+def _check_exiting_model(model: UniAdaFocus, thresholds: Tensor) -> None:
+    if not model.classifier.exits:
+        raise ValueError("exiting_forward: the model was built without exits (model.exits=False)")
+    if model.cfg.focus_tsm:
+        raise ValueError("exiting_forward: a temporal-shift focus network needs all K patches at once")
+    S = model.classifier.num_exits
+    if thresholds.shape != (S,):
+        raise ValueError(f"exiting_forward: expected {S} thresholds (one per exit), got {tuple(thresholds.shape)}")
+
+
+def _chunks(can_leave: list[bool], first: int, count: int, group: bool) -> list[tuple[int, int]]:
+    """Steps ``first .. first + count - 1`` cut into runs ``(start, stop)`` (phase-local) that end at a step where
+    clips may leave (or at the phase's end); ``group=False``: one step per run."""
+    out, start = [], 0
+    for i in range(count):
+        if not group or can_leave[first + i] or i == count - 1:
+            out.append((start, i + 1))
+            start = i + 1
+    return out
+
+
+@torch.no_grad()
+def exiting_forward(model: UniAdaFocus, video: Tensor, thresholds: Tensor, patch_mode: str | None = None,
+                    frame_mode: str | None = None, gt_boxes: Tensor | None = None,
+                    gt_mask: Tensor | None = None, group: bool = True) -> ExitInference:
+    """Run ``model`` (eval mode) step by step on ``video`` ``(B, T, C, H, W)`` with ``thresholds`` ``(S,)``.
+
+    ``patch_mode`` / ``frame_mode`` override the model's modes; ``gt_boxes`` ``(B, T, 4)`` and
+    ``gt_mask`` ``(B, T)`` are read only by the oracle modes (as in ``model(video, ...)``).
+    ``group``: consecutive steps at which no clip can leave (threshold ``+inf``, e.g. the glance exits
+    that calibration found unusable) run as one call of the network on all their frames: the same
+    results and the same MACs as one step at a time (``group=False``), in fewer, larger operations.
+    """
+    model.eval()
+    model.check_input(video)
+    _check_exiting_model(model, thresholds)
+    cls = model.classifier
+    S, B = cls.num_exits, video.shape[0]
+    can_leave = [bool(thresholds[s] < float("inf")) or s == S - 1 for s in range(S)]
+    logits_taken = torch.zeros(B, cls.num_classes)
+    pred = torch.full((B,), -1, dtype=torch.long)
+    step_taken = torch.full((B,), S - 1, dtype=torch.long)
+    conf_taken = torch.zeros(B)
+    alive = torch.arange(B)  # (b,) the clips still running, as indices into the batch
+    state = cls.init_state()
+    step = 0
+
+    def settle(logits: Tensor) -> Tensor | None:
+        """Record the clips that leave at ``step`` (logits ``(b, n)``); return the mask ``(b,)`` of those that
+        stay, or None when no clip can leave at this step (all stay)."""
+        nonlocal alive, state, step
+        if not can_leave[step]:
+            step += 1
+            return None
+        conf, label = logits.softmax(-1).max(-1)
+        leave = conf >= thresholds[step] if step < S - 1 else torch.ones_like(conf, dtype=torch.bool)
+        done = alive[leave]
+        logits_taken[done], pred[done], conf_taken[done] = logits[leave].float(), label[leave], conf[leave]
+        step_taken[done] = step
+        alive, state, step = alive[~leave], state.select(~leave), step + 1
+        return ~leave
+
+    def clips() -> Tensor:  # the clips still running (no copy while all are)
+        return video if len(alive) == B else video[alive]
+
+    seen: GlanceOutput | None = None  # the glance so far of the clips still running: maps (b, t, C_g, h, w)
+    for start, stop in _chunks(can_leave, 0, cls.glance_frames, group):
+        if len(alive) == 0:
+            break
+        g = model.glance_features(clips(), frames=model.glance_idx[start:stop])  # (b, stop - start, ...)
+        seen = g if seen is None else _append(seen, g)
+        for j in range(stop - start):
+            logits, state = cls.glance_step(g.feats[:, j], state)
+            stay = settle(logits)
+            if stay is not None:
+                seen, g = _keep(seen, stay), _keep(g, stay)
+    if cls.num_focus == 0 or len(alive) == 0:
+        return ExitInference(logits_taken, pred, step_taken, conf_taken)
+
+    pick = (lambda x: None if x is None else x[alive])
+    plan = model.decide(seen, len(alive), patch_mode, frame_mode, pick(gt_boxes), pick(gt_mask))
+    for start, stop in _chunks(can_leave, cls.glance_frames, cls.num_focus, group):
+        if len(alive) == 0:
+            break
+        # only the frames this run looks at, gathered from the clips still running (not whole clips)
+        frames = video[alive[:, None], plan.frame_idx[:, start:stop]]  # (b, k, C, H, W)
+        local = torch.arange(stop - start).expand(len(alive), -1)
+        feats = model.focus_features(frames, plan.boxes[:, start:stop], local,
+                                     full=plan.patch_mode == "full")  # (b, k, C_f)
+        for j in range(stop - start):
+            logits, state = cls.focus_step(feats[:, j], state)
+            stay = settle(logits)
+            if stay is not None:
+                plan, feats = plan.select(stay), feats[stay]
+    return ExitInference(logits_taken, pred, step_taken, conf_taken)

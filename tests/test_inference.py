@@ -1,0 +1,150 @@
+"""The inference copy (adafocus.models.inference): same logits, same MACs, the trained model untouched."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from adafocus.config import get_config
+from adafocus.data.batches import ground_truth_kwargs
+from adafocus.flops import count_macs, dummy_input
+from adafocus.models.exits import exiting_forward
+from adafocus.models.inference import fold_batchnorm, optimize_for_inference
+from adafocus.models.patches import resize_frames
+from adafocus.models.registry import create_model, list_models
+
+TOL = dict(atol=1e-5, rtol=1e-4)  # float32: folding and pooling change the order of a few roundings
+
+
+def _model(name: str, preset: str = "tiny", seed: int = 0):
+    """A model in eval mode whose batch norms are not the identity (random statistics and affine terms)."""
+    torch.manual_seed(seed)
+    model = create_model(name, get_config(preset))
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(0.5 + torch.rand(n, generator=g))
+            m.weight.data.copy_(0.5 + torch.rand(n, generator=g))
+            m.bias.data.copy_(0.2 * torch.rand(n, generator=g) - 0.1)
+    return model.eval()
+
+
+def _batch(preset: str = "tiny", batch: int = 3, seed: int = 0):
+    x = dummy_input(get_config(preset), batch)
+    x["video"] = torch.rand(x["video"].shape, generator=torch.Generator().manual_seed(seed))
+    return x
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_optimised_copy_gives_the_same_logits_and_the_same_macs(name: str) -> None:
+    model, x = _model(name), _batch()
+    gt = ground_truth_kwargs(model, x)
+    fast = optimize_for_inference(model)
+    torch.manual_seed(1)  # random_patch draws its boxes: the same draws for both
+    with torch.no_grad():
+        ref = model(x["video"], **gt)
+    torch.manual_seed(1)
+    with torch.inference_mode():
+        out = fast(x["video"], **gt)
+    torch.testing.assert_close(out.exit_logits, ref.exit_logits, **TOL)
+    assert torch.equal(out.frame_idx, ref.frame_idx)
+    torch.testing.assert_close(out.boxes, ref.boxes, **TOL)
+    assert count_macs(fast, x["video"], **gt) == count_macs(model, x["video"], **gt)
+
+
+def test_the_small_geometry_too_same_logits_same_macs() -> None:
+    """The demo's geometry: the glance halves 64² frames to 32² (the average pool takes the resize's place)."""
+    model, x = _model("uni_adafocus", "small"), _batch("small", 2)
+    fast = optimize_for_inference(model)
+    with torch.no_grad():
+        ref = model(x["video"]).exit_logits
+    with torch.inference_mode():
+        out = fast(x["video"]).exit_logits
+    torch.testing.assert_close(out, ref, **TOL)
+    assert fast.exact_downsample and model.cfg.glance_size * 2 == model.frame_size
+    assert count_macs(fast, x["video"]) == count_macs(model, x["video"])
+
+
+def test_the_trained_model_is_untouched_and_the_copy_cannot_train() -> None:
+    model = _model("uni_adafocus")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    n_bn = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    fast = optimize_for_inference(model)
+    assert n_bn > 0 and not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in fast.modules())
+    assert model.exact_downsample is False and sum(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()) == n_bn
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    model.train()  # the original still trains
+    assert all(p.requires_grad for p in model.parameters())
+    assert not any(p.requires_grad for p in fast.parameters())
+    with pytest.raises(RuntimeError, match="cannot train"):
+        fast.train()
+    fast.eval()  # eval stays allowed
+
+
+def test_fold_batchnorm_folds_conv_bn_pairs_of_every_dimension() -> None:
+    g = torch.Generator().manual_seed(0)
+    for conv, bn, shape in ((torch.nn.Conv1d(4, 6, 3, padding=1), torch.nn.BatchNorm1d(6), (2, 4, 9)),
+                            (torch.nn.Conv2d(4, 6, 3, groups=2), torch.nn.BatchNorm2d(6), (2, 4, 7, 7)),
+                            (torch.nn.Conv3d(4, 4, 3, groups=4, bias=False), torch.nn.BatchNorm3d(4), (2, 4, 5, 5, 5))):
+        bn.running_mean.uniform_(-1, 1, generator=g)
+        bn.running_var.uniform_(0.5, 2, generator=g)
+        seq = torch.nn.Sequential(conv, bn, torch.nn.ReLU()).eval()
+        x = torch.randn(shape, generator=g)
+        ref = seq(x)
+        assert fold_batchnorm(seq) == 1 and len(seq) == 2
+        torch.testing.assert_close(seq(x), ref, **TOL)
+
+
+def test_two_by_two_average_pool_is_the_bilinear_half_size_resize() -> None:
+    """Bilinear, align_corners=False, 2N -> N samples at 2j + 0.5: the mean of pixels 2j and 2j + 1 per axis."""
+    g = torch.Generator().manual_seed(0)
+    ints = torch.randint(0, 256, (5, 3, 64, 64), generator=g).float()  # frames as the cache stores them
+    bilinear = F.interpolate(ints, size=32, mode="bilinear", align_corners=False)
+    assert torch.equal(resize_frames(ints, 32, exact_pool=True), bilinear)  # exact: quarter-integers are exact floats
+    x = torch.rand(5, 3, 32, 32, generator=g)  # tiny geometry, any float values
+    torch.testing.assert_close(resize_frames(x, 16, exact_pool=True),
+                               F.interpolate(x, size=16, mode="bilinear", align_corners=False), atol=1e-7, rtol=0)
+    # any other ratio stays bilinear
+    assert torch.equal(resize_frames(ints, 24, exact_pool=True),
+                       F.interpolate(ints, size=24, mode="bilinear", align_corners=False))
+    assert count_macs(lambda v: resize_frames(v, 32, exact_pool=True), ints) == count_macs(
+        lambda v: resize_frames(v, 32), ints) == 4 * 5 * 3 * 32 * 32
+
+
+def test_early_exit_runs_on_the_optimised_copy_with_the_same_answers() -> None:
+    model, x = _model("uni_adafocus"), _batch(batch=6)
+    fast = optimize_for_inference(model)
+    S = model.classifier.num_exits
+    for k in (S - 1, S - 2, 2):  # everyone leaves at exit k
+        thr = torch.full((S,), float("inf"))
+        thr[k] = float("-inf")
+        ref, out = exiting_forward(model, x["video"], thr), exiting_forward(fast, x["video"], thr)
+        assert torch.equal(out.exit_step, ref.exit_step) and (out.exit_step == k).all()
+        torch.testing.assert_close(out.logits, ref.logits, **TOL)
+        assert count_macs(lambda v: exiting_forward(fast, v, thr), x["video"]) == count_macs(
+            lambda v: exiting_forward(model, v, thr), x["video"])
+
+
+def test_grouped_early_exit_steps_give_the_same_answers_and_macs_as_one_step_at_a_time() -> None:
+    """Steps nobody can leave at (threshold +inf) run as one call: the same exits, logits and MACs."""
+    from adafocus.analysis.early_exit import calibrate_thresholds, confidences, exit_proportions
+
+    model, x = _model("uni_adafocus"), _batch(batch=12, seed=3)
+    S, G = model.classifier.num_exits, model.cfg.glance_frames
+    with torch.no_grad():
+        conf = confidences(model(x["video"]).exit_logits)
+    usable = torch.ones(S, dtype=torch.bool)
+    usable[:G - 1] = False  # as calibration does for glance exits at chance
+    usable[G + 1] = False
+    q = exit_proportions(0.7, int(usable.sum()))
+    thr = torch.full((S,), float("inf"))
+    thr[usable] = calibrate_thresholds(conf[:, usable], q)
+    one = exiting_forward(model, x["video"], thr, group=False)
+    grouped = exiting_forward(model, x["video"], thr)
+    assert len(set(one.exit_step.tolist())) > 1  # clips leave at several exits
+    assert torch.equal(grouped.exit_step, one.exit_step) and torch.equal(grouped.predictions, one.predictions)
+    torch.testing.assert_close(grouped.logits, one.logits, **TOL)
+    assert count_macs(lambda v: exiting_forward(model, v, thr), x["video"]) == count_macs(
+        lambda v: exiting_forward(model, v, thr, group=False), x["video"])
