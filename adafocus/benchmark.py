@@ -170,6 +170,36 @@ def evaluate_all(runs: list[Run], preset: str) -> dict[str, pd.DataFrame]:
             "learning_curves": pd.concat(histories, ignore_index=True), "traces": traces}
 
 
+def run_variants(fn, preset: str, variants: dict[str, dict[str, Any]], csv_name: str, workers: int = 2,
+                 results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
+    """A side study: ``fn((preset, name, overrides)) -> row`` for every named variant, in ``workers`` processes
+    (each variant's shared pretraining first, once), rows written to ``<results_dir>/<csv_name>`` and printed."""
+    from adafocus.pretrain import pretrain
+
+    for overrides in variants.values():  # cached after the first: one per backbone geometry
+        cfg = get_config(preset, **overrides)
+        if cfg.pretrain.epochs:
+            pretrain(cfg, progress=False)
+    jobs = [(preset, name, overrides) for name, overrides in variants.items()]
+    with mp.get_context("spawn").Pool(workers) as pool:
+        df = pd.DataFrame(pool.map(fn, jobs))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    df.to_csv(results_dir / csv_name, index=False)
+    print(df.round(3).to_string(index=False))
+    return df
+
+
+def variants_main(fn, variants: dict[str, dict[str, Any]], csv_name: str, doc: str | None = None) -> pd.DataFrame:
+    """The command line of a side study script (``--preset``, ``--workers``): :func:`run_variants`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    return run_variants(fn, args.preset, variants, csv_name, args.workers)
+
+
 def is_trained(run: Run, preset: str) -> bool:
     """Whether ``run`` has a finished checkpoint in the cache."""
     from adafocus.train import checkpoint_path, data_key, load_checkpoint
@@ -241,8 +271,9 @@ def _throughput_run(method: str) -> Run:
 
 
 def inference_models(preset: str, methods: tuple[str, ...], train_missing: bool = False) -> dict[str, tuple]:
-    """``{method: (model, cfg)}`` in eval mode: the trained model when the cache holds a finished checkpoint
-    (or, with ``train_missing``, after training it), else an untrained one (speed does not depend on weights)."""
+    """``{method: (model, cfg, trained)}`` in eval mode: the trained model when the cache holds a finished
+    checkpoint (or, with ``train_missing``, after training it), else an untrained one (``trained=False``: speed
+    does not depend on the weights, accuracy does)."""
     from adafocus.models.registry import create_model
     from adafocus.train import train
 
@@ -250,11 +281,9 @@ def inference_models(preset: str, methods: tuple[str, ...], train_missing: bool 
     for method in methods:
         run = _throughput_run(method)
         cfg = run.config(preset)
-        if train_missing or is_trained(run, preset):
-            model = train(run.method, cfg, progress=False).model
-        else:
-            model = create_model(run.method, cfg)
-        out[method] = (model.eval(), cfg)
+        trained = train_missing or is_trained(run, preset)
+        model = train(run.method, cfg, progress=False).model if trained else create_model(run.method, cfg)
+        out[method] = (model.eval(), cfg, trained)
     return out
 
 
@@ -311,6 +340,27 @@ def time_interleaved(runners: dict, clips, batch_size: int, repeats: int, desc: 
     return samples
 
 
+def steady_allocator() -> bool:
+    """Make freed tensor memory stay in the process (glibc ``mallopt``: mmap threshold 32 MiB, trim threshold
+    1 GiB), so that no method's timing depends on the process's history. Without it a fresh process returns
+    the full-frame baseline's large activations to the system after every batch and page-faults them back
+    in the next (measured: 18,400 page faults and about a third of its time per batch of 32 clips), while a
+    process that once freed a large block (e.g. after training) does not: the same model, 1.5x apart. Linux
+    glibc only; returns whether it applied (a no-op elsewhere)."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return False
+
+
 def iqr(values: list[float]) -> float:
     q = torch.tensor(values, dtype=torch.float64).quantile(torch.tensor([0.25, 0.75], dtype=torch.float64))
     return float(q[1] - q[0])
@@ -318,7 +368,7 @@ def iqr(values: list[float]) -> float:
 
 def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None,
                    batch_sizes: tuple[int, ...] = (32, 1), threads: int | tuple[int, ...] = (2, 1), repeats: int = 5,
-                   early_exit: bool = True, results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
+                   early_exit: bool = True, results_dir: Path = RESULTS_DIR, train_missing: bool = True) -> pd.DataFrame:
     """Videos per second of CPU inference, each method beside the full-frame baseline, hard to fool.
 
     Every method runs its inference copy (:func:`~adafocus.models.inference.optimize_for_inference`,
@@ -328,12 +378,14 @@ def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None
     sample, after one untimed warm-up sample for every method alike. Reported: the median videos/s over
     the samples and its spread (interquartile range), the speedup over the full-frame baseline at the
     same threads and batch size, and the hardware efficiency (speedup / MACs ratio: 1 = the seconds
-    fall as the MACs do). With ``early_exit`` (and Uni-AdaFocus among the methods), Uni-AdaFocus with
+    fall as the MACs do). Freed memory stays in the process for every method alike (:func:`steady_allocator`).
+    With ``early_exit`` (and Uni-AdaFocus among the methods), Uni-AdaFocus with
     real early exit (:func:`~adafocus.models.exits.exiting_forward`) at each budget of
     :data:`~adafocus.analysis.early_exit.EXIT_RHOS`, thresholds calibrated on the validation split, is
     timed in the same loop; its ``gmacs`` and ``accuracy`` are the test split's. Static accuracies are
     on the whole test split. Writes ``throughput.csv``: method, threads, batch_size, gmacs, accuracy,
-    videos_per_s, spread, speedup_vs_full, hardware_efficiency, early_exit, rho.
+    videos_per_s, spread, speedup_vs_full, hardware_efficiency, early_exit, rho. ``train_missing=False``: a
+    method without a finished checkpoint is timed untrained, its accuracy left empty (and no early exit).
     """
     from adafocus.data.batches import ground_truth_kwargs
     from adafocus.data.synthetic import load_split
@@ -345,6 +397,7 @@ def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None
     if "full_frame" not in methods:
         methods = ("full_frame", *methods)
     thread_counts = (threads,) if isinstance(threads, int) else tuple(threads)
+    steady_allocator()
     data = get_config(preset).data
     test = load_split(data, "test", progress=False)
     before = torch.get_num_threads()
@@ -354,14 +407,14 @@ def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None
     runners: dict[tuple[str, float], Any] = {}  # (method, rho) -> fn(batch)
     info: dict[tuple[str, float], dict[str, Any]] = {}
     nan = float("nan")
-    for name, (model, cfg) in inference_models(preset, methods, train_missing=True).items():
+    for name, (model, cfg, trained) in inference_models(preset, methods, train_missing).items():
         fast = optimize_for_inference(model)
         with torch.inference_mode():
-            pred = predict(fast, test)
+            pred = predict(fast, test) if trained else None
         runners[(name, nan)] = (lambda m: lambda b: m(b["video"], **ground_truth_kwargs(m, b)))(fast)
-        info[(name, nan)] = {"method": name, "gmacs": inference_macs(fast, cfg) / 1e9, "accuracy": pred.accuracy,
-                             "early_exit": False, "rho": nan}
-        if early_exit and name == "uni_adafocus":
+        info[(name, nan)] = {"method": name, "gmacs": inference_macs(fast, cfg) / 1e9,
+                             "accuracy": pred.accuracy if trained else nan, "early_exit": False, "rho": nan}
+        if early_exit and trained and name == "uni_adafocus":
             for r in calibrated_exits(fast, cfg, pred):
                 runners[(name, r.rho)] = (lambda m, t: lambda b: exiting_forward(m, b["video"], t))(fast, r.thresholds)
                 info[(name, r.rho)] = {"method": "uni_adafocus+exit", "gmacs": r.expected_macs / 1e9,

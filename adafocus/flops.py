@@ -8,12 +8,13 @@ at 2 FLOPs per MAC. Ops it does not price are added through its ``custom_mapping
 - ``grid_sampler_2d`` (patch extraction): bilinear interpolation = 4 MACs per output element per
   channel, i.e. ``4 * N * C * Ho * Wo`` (nearest 0, bicubic 16),
 - ``upsample_bilinear2d`` (resizing frames for the glance): 4 MACs per output element,
-- ``affine_grid_generator``: each output location's (x, y) is a 3-term dot product, 6 MACs,
-- ``avg_pool2d``: ``k_h * k_w`` MACs per output element. The models use it only as the exact 2x
-  resize of the inference path (:func:`adafocus.models.patches.resize_frames`), so it costs what
-  the bilinear resize it replaces costs (4); global pooling (a mean) stays uncounted.
+- ``affine_grid_generator``: each output location's (x, y) is a 3-term dot product, 6 MACs.
 
-Batch norm, activations, global and max pooling, softmax and additions are not counted, as in the paper.
+The inference path's exact 2x resize (:func:`adafocus.models.patches.halve_frames`) is a depthwise 2x2
+convolution, which the counter prices like any convolution: 4 MACs per output element, as the
+bilinear resize it replaces.
+
+Batch norm, activations, pooling, softmax and additions are not counted, as in the paper.
 Because the counter sees what runs, a sample that leaves at an early exit costs only what it ran.
 
 At the paper's sizes this reproduces the published costs (docs/design.md, "Costs") to the last digit, with
@@ -29,7 +30,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from adafocus.config import Config
 from adafocus.data.batches import ground_truth_kwargs
@@ -63,23 +64,28 @@ def _upsample_bilinear2d_flop(*args: Any, out_shape: Any = None, **kwargs: Any) 
     return FLOPS_PER_MAC * BILINEAR_RESIZE_MACS_PER_OUTPUT * _numel(out_shape)
 
 
-def _avg_pool2d_flop(input_shape: Any, kernel_size: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
-    """FLOPs of a ``k_h x k_w`` average pool: ``k_h * k_w`` MACs per output element (4 for the exact 2x resize)."""
-    k = list(kernel_size) if isinstance(kernel_size, (list, tuple)) else [kernel_size]
-    return FLOPS_PER_MAC * int(k[0]) * int(k[-1]) * _numel(out_shape)
-
-
 def _affine_grid_flop(*args: Any, out_shape: Any = None, **kwargs: Any) -> int:
     """FLOPs of affine_grid: output ``(N, Ho, Wo, 2)``, a 3-term dot product per coordinate."""
     return FLOPS_PER_MAC * AFFINE_GRID_MACS_PER_LOCATION * _numel(out_shape[:-1])
+
+
+def _packed_conv_flop(x_shape: Any, w_or_other_shape: Any, w_or_bias_shape: Any, *args: Any, out_shape: Any = None,
+                      **kwargs: Any) -> int:
+    """FLOPs of oneDNN's fused convolution (:class:`adafocus.models.inference.PackedConv2d`): the convolution's.
+    Two overloads share the counter's key: ``(x, w, bias, ...)`` and ``.binary`` ``(x, other, w, bias, ...)``
+    (the fused addition of a skip connection is not counted)."""
+    binary = w_or_bias_shape is not None and len(w_or_bias_shape) == len(x_shape)
+    w_shape = w_or_bias_shape if binary else w_or_other_shape
+    return conv_flop_count(list(x_shape), list(w_shape), list(out_shape))
 
 
 EXTRA_FLOP_FORMULAS: dict[Any, Callable[..., int]] = {
     aten.grid_sampler_2d: _grid_sampler_2d_flop,
     aten.upsample_bilinear2d: _upsample_bilinear2d_flop,
     aten.affine_grid_generator: _affine_grid_flop,
-    aten.avg_pool2d: _avg_pool2d_flop,
 }
+if hasattr(torch.ops.mkldnn, "_convolution_pointwise"):  # the inference path's fused convolutions
+    EXTRA_FLOP_FORMULAS[torch.ops.mkldnn._convolution_pointwise] = _packed_conv_flop
 
 
 def _counter() -> FlopCounterMode:

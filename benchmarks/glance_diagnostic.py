@@ -17,13 +17,9 @@ of Uni-AdaFocus's MACs at the same geometry, training seconds.
 
 from __future__ import annotations
 
-import argparse
-import multiprocessing as mp
 import time
 
-import pandas as pd
-
-from adafocus.benchmark import RESULTS_DIR
+from adafocus.benchmark import variants_main
 
 VARIANTS = {
     "random init, avg pool": {"pretrain.epochs": 0, "model.glance_pool": "avg"},
@@ -56,26 +52,5 @@ def run(args: tuple[str, str, dict]) -> dict:
             "train_seconds": seconds}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="small")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    from adafocus.config import get_config
-    from adafocus.pretrain import pretrain
-
-    for overrides in VARIANTS.values():  # the pretrainings first, once each
-        cfg = get_config(args.preset, **overrides)
-        if cfg.pretrain.epochs:
-            pretrain(cfg, progress=False)
-    jobs = [(args.preset, name, ov) for name, ov in VARIANTS.items()]
-    with mp.get_context("spawn").Pool(args.workers) as pool:
-        rows = pool.map(run, jobs)
-    df = pd.DataFrame(rows)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    df.to_csv(RESULTS_DIR / "glance_diagnostic.csv", index=False)
-    print(df.round(3).to_string(index=False))
-
-
 if __name__ == "__main__":
-    main()
+    variants_main(run, VARIANTS, "glance_diagnostic.csv", __doc__)

@@ -13,7 +13,7 @@ machine holds, the own column does not.
     python benchmarks/memory.py --label demo -- make demo    # any command
 
 Default jobs: ``data_epoch`` streams one epoch of the cached small training split in batches (what
-training reads); ``train_epoch`` trains Uni-AdaFocus for one phase-2 epoch; ``demo_cached`` is
+training reads); ``train_epoch`` trains Uni-AdaFocus for one epoch; ``demo_cached`` is
 ``python -m adafocus demo`` with every model already trained.
 """
 
@@ -34,7 +34,7 @@ INTERVAL_S = 0.1
 DATA_EPOCH = """
 from adafocus.config import get_config
 from adafocus.data.synthetic import load_split
-from adafocus.train import iterate_batches
+from adafocus.data.batches import iterate_batches
 cfg = get_config("small")
 ds = load_split(cfg.data, "train")
 n = sum(len(b["label"]) for b in iterate_batches(ds, cfg.train.batch_size, shuffle=True))
@@ -44,7 +44,7 @@ print(f"streamed {n} clips, {ds.clips.videos.numel() / 2**20:.0f} MiB of uint8 v
 JOBS = {
     "data_epoch": [sys.executable, "-c", DATA_EPOCH],
     "train_epoch": [sys.executable, "-m", "adafocus", "train", "--model", "uni_adafocus", "--preset", "small",
-                    "--set", "train.phase2_epochs=1", "--retrain"],
+                    "--set", "train.epochs=1", "--retrain"],
     "demo_cached": [sys.executable, "-m", "adafocus", "demo", "--preset", "small"],
 }
 

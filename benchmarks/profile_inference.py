@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from adafocus.benchmark import RESULTS_DIR, clip_batches, inference_models
+from adafocus.benchmark import RESULTS_DIR, clip_batches, inference_models, steady_allocator
 from adafocus.config import get_config
 from adafocus.data.batches import ground_truth_kwargs
 from adafocus.data.synthetic import load_split
@@ -99,11 +99,12 @@ def wall_ms(model, batches: list[dict], iters: int, variant: str) -> float:
 
 
 def run_profile(preset: str, threads: int, batch_size: int, iters: int, top: int = 12) -> pd.DataFrame:
-    torch.set_num_threads(threads)
     test = load_split(get_config(preset).data, "test", progress=False)
     batches = clip_batches(test.clips, batch_size, max(iters, 2))
+    models = inference_models(preset, MODELS)  # (loading a checkpoint sets the trainer's thread count)
+    torch.set_num_threads(threads)
     rows = []
-    for name, (model, run_cfg) in inference_models(preset, MODELS).items():
+    for name, (model, run_cfg, _) in models.items():
         macs = stage_mmacs(name, run_cfg)
         for variant in ("plain", "optimised"):
             m = optimize_for_inference(model) if variant == "optimised" else model.eval()
@@ -124,7 +125,7 @@ def run_profile(preset: str, threads: int, batch_size: int, iters: int, top: int
     return df
 
 
-FLAGS = ("fold_bn", "exact_downsample", "inplace_residual", "fused_exits")  # optimize_for_inference's switches
+FLAGS = ("fold_bn", "exact_downsample", "inplace_residual", "fused_exits", "packed_convs")  # optimize_for_inference switches
 
 
 def path_variants(compile_too: bool) -> dict[str, tuple]:
@@ -155,10 +156,10 @@ def run_paths(preset: str, threads: tuple[int, ...], batch_sizes: tuple[int, ...
     models = inference_models(preset, MODELS)
     runners = {}
     for variant, (make, ctx) in path_variants(compile_too).items():
-        for name, (model, _) in models.items():
+        for name, (model, _, _) in models.items():
             m = make(model)
             runners[(variant, name)] = (lambda m, ctx: lambda b: _call(m, b, ctx))(m, ctx)
-    model, cfg = models["uni_adafocus"]
+    model, cfg, _ = models["uni_adafocus"]
     fast = optimize_for_inference(model)
     with torch.inference_mode():
         pred = predict(fast, test)
@@ -231,6 +232,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=5, help="with --paths: timed samples of 32 clips per variant")
     parser.add_argument("--no-profile", action="store_true", help="with --paths: skip the profile")
     args = parser.parse_args()
+    steady_allocator()  # freed memory stays in the process: no page faults that depend on its history
     if args.paths:
         paths = run_paths(args.preset, (2, 1), (32, 1), args.repeats, args.compile)
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from adafocus.data.batches import ground_truth_kwargs
 from adafocus.flops import count_macs, dummy_input
 from adafocus.models.exits import exiting_forward
 from adafocus.models.inference import fold_batchnorm, optimize_for_inference
-from adafocus.models.patches import resize_frames
+from adafocus.models.patches import halve_frames, resize_frames
 from adafocus.models.registry import create_model, list_models
 
 TOL = dict(atol=1e-5, rtol=1e-4)  # float32: folding and pooling change the order of a few roundings
@@ -97,20 +97,24 @@ def test_fold_batchnorm_folds_conv_bn_pairs_of_every_dimension() -> None:
         torch.testing.assert_close(seq(x), ref, **TOL)
 
 
-def test_two_by_two_average_pool_is_the_bilinear_half_size_resize() -> None:
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_two_by_two_average_pool_is_the_bilinear_half_size_resize(channels_last: bool) -> None:
     """Bilinear, align_corners=False, 2N -> N samples at 2j + 0.5: the mean of pixels 2j and 2j + 1 per axis."""
     g = torch.Generator().manual_seed(0)
-    ints = torch.randint(0, 256, (5, 3, 64, 64), generator=g).float()  # frames as the cache stores them
-    bilinear = F.interpolate(ints, size=32, mode="bilinear", align_corners=False)
-    assert torch.equal(resize_frames(ints, 32, exact_pool=True), bilinear)  # exact: quarter-integers are exact floats
-    x = torch.rand(5, 3, 32, 32, generator=g)  # tiny geometry, any float values
-    torch.testing.assert_close(resize_frames(x, 16, exact_pool=True),
-                               F.interpolate(x, size=16, mode="bilinear", align_corners=False), atol=1e-7, rtol=0)
-    # any other ratio stays bilinear
-    assert torch.equal(resize_frames(ints, 24, exact_pool=True),
-                       F.interpolate(ints, size=24, mode="bilinear", align_corners=False))
-    assert count_macs(lambda v: resize_frames(v, 32, exact_pool=True), ints) == count_macs(
-        lambda v: resize_frames(v, 32), ints) == 4 * 5 * 3 * 32 * 32
+    video = torch.randint(0, 256, (4, 6, 3, 64, 64), generator=g).float()  # frames as the cache stores them
+    idx = torch.sort(torch.randint(0, 6, (4, 3), generator=g), dim=1).values
+    frames = video[torch.arange(4)[:, None], idx].flatten(0, 1)
+    bilinear = F.interpolate(frames, size=32, mode="bilinear", align_corners=False)
+    out = halve_frames(video, idx, channels_last=channels_last)
+    assert torch.equal(out, bilinear)  # exact: quarter-integers are exact floats
+    assert out.is_contiguous(memory_format=torch.channels_last) == channels_last
+    x = torch.rand(4, 6, 3, 32, 32, generator=g)  # the tiny geometry, any float values
+    torch.testing.assert_close(halve_frames(x, idx, channels_last),
+                               resize_frames(x[torch.arange(4)[:, None], idx].flatten(0, 1), 16), atol=1e-7, rtol=0)
+    assert count_macs(lambda v: halve_frames(v, idx, channels_last), video) == count_macs(
+        lambda f: resize_frames(f, 32), frames) == 4 * 12 * 3 * 32 * 32
+    with pytest.raises(ValueError, match="even size"):
+        halve_frames(torch.zeros(1, 2, 3, 9, 9), torch.zeros(1, 1, dtype=torch.long))
 
 
 def test_early_exit_runs_on_the_optimised_copy_with_the_same_answers() -> None:
@@ -148,3 +152,16 @@ def test_grouped_early_exit_steps_give_the_same_answers_and_macs_as_one_step_at_
     torch.testing.assert_close(grouped.logits, one.logits, **TOL)
     assert count_macs(lambda v: exiting_forward(model, v, thr), x["video"]) == count_macs(
         lambda v: exiting_forward(model, v, thr, group=False), x["video"])
+
+
+def test_gather_frames_is_advanced_indexing() -> None:
+    from adafocus.models.patches import gather_frames
+
+    g = torch.Generator().manual_seed(0)
+    video = torch.rand(5, 8, 3, 6, 6, generator=g)
+    idx = torch.sort(torch.randint(0, 8, (5, 3), generator=g), dim=1).values
+    assert torch.equal(gather_frames(video, idx), video[torch.arange(5)[:, None], idx])
+    rows = torch.tensor([4, 1])
+    assert torch.equal(gather_frames(video, idx[:2], rows), video[rows[:, None], idx[:2]])
+    odd = video.transpose(0, 1).contiguous().transpose(0, 1)  # clips and frames do not merge into one axis
+    assert torch.equal(gather_frames(odd, idx), video[torch.arange(5)[:, None], idx])

@@ -268,10 +268,12 @@ def test_the_hints_train_only_their_policy(batch, monkeypatch):
 
 
 def test_the_classification_terms_do_not_reach_the_policies(batch):
-    """Detached boxes, integer frames: the exits and per-frame terms cannot train either policy."""
-    model, out, out_random = _outputs("uni_adafocus", TINY, batch["video"])
+    """Detached boxes (the paper's crop), integer frames: the exits and per-frame terms cannot train either
+    policy. (The cpu recipe's ``patch_grad`` lets them reach the spatial policy: tests/test_models.py.)"""
+    detached = TINY.replace(**{"model.patch_grad": False})
+    model, out, out_random = _outputs("uni_adafocus", detached, batch["video"])
     zero = {"train.spatial_weight": 0.0, "train.temporal_weight": 0.0, "train.scale_reg": 0.0}
-    loss, parts = training_loss(model, out, out_random, batch, TINY.replace(**zero).train)
+    loss, parts = training_loss(model, out, out_random, batch, detached.replace(**zero).train)
     assert set(parts) == {"exits", "glance_frames", "focus_frames"}
     loss.backward()
     assert _grad_sum(model.spatial_policy.parameters()) == 0 and _grad_sum(model.temporal_policy.parameters()) == 0

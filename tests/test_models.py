@@ -154,10 +154,10 @@ def test_oracle_crops_the_true_boxes_at_informative_frames() -> None:
 
 
 def test_the_classifier_loss_never_reaches_the_policies() -> None:
-    """The paper's Uni-AdaFocus (every recipe): patches cropped with detached boxes at integer frames,
+    """The paper's Uni-AdaFocus (recipe ``paper``): patches cropped with detached boxes at integer frames,
     so the policies learn only through their surrogates (tests/test_losses.py)."""
     torch.manual_seed(0)
-    model = create_model("uni_adafocus", TINY).train()
+    model = create_model("uni_adafocus", TINY.replace(**{"train.recipe": "paper"})).train()
     assert not model.cfg.patch_grad and not model.cfg.policy_trains_glance
     batch = _batch()
     out = model(batch["video"])

@@ -52,8 +52,8 @@ from adafocus.config import FRAME_MODES, PATCH_MODES, ModelConfig
 from adafocus.models.backbones import ConvBNAct, MobileNetV2, ResNet
 from adafocus.models.heads import ExitClassifier
 from adafocus.models.patches import (box_centers, boxes_from_actions, center_boxes, clamp_boxes, crop_patches,
-                                     interpolate_actions, jitter_boxes, random_boxes, random_boxes_of_side,
-                                     resize_frames)
+                                     gather_frames, halve_frames, interpolate_actions, jitter_boxes,
+                                     random_boxes, random_boxes_of_side, resize_frames)
 from adafocus.models.policy import SpatialPolicy, TemporalPolicy
 from adafocus.models.sampling import sample_frames, segment_indices, uniform_indices
 
@@ -235,8 +235,8 @@ class UniAdaFocus(nn.Module):
             for net in (self.glance, self.focus):
                 if net is not None:
                     net.to(memory_format=torch.channels_last)
-        # resize by exactly 2 with an average pool (the same values as bilinear there, fewer operations):
-        # off in the model as trained; adafocus.models.inference.optimize_for_inference turns it on in a copy
+        # the glance's resize to exactly half the size as a 2x2 average pool (patches.halve_frames: the same
+        # values as bilinear there, faster): off in the model as trained; optimize_for_inference turns it on
         self.exact_downsample = False
 
     # -- input checks ---------------------------------------------------------------------------
@@ -322,9 +322,12 @@ class UniAdaFocus(nn.Module):
         frames = self.glance_positions(B) if frames is None else torch.as_tensor(frames, device=video.device)
         frames = frames.expand(B, -1) if frames.dim() == 1 else frames  # (B, n)
         with stage("sampling_crop"):
-            x = video[torch.arange(B, device=video.device)[:, None], frames].flatten(0, 1)  # (B * n, C, H, W)
-            if self.cfg.glance_size != self.frame_size:
-                x = resize_frames(x, self.cfg.glance_size, exact_pool=self.exact_downsample)
+            if self.exact_downsample and 2 * self.cfg.glance_size == self.frame_size:
+                x = halve_frames(video, frames, channels_last=self.cfg.channels_last)  # (B * n, C, H/2, W/2)
+            else:
+                x = gather_frames(video, frames).flatten(0, 1)  # (B * n, C, H, W)
+                if self.cfg.glance_size != self.frame_size:
+                    x = resize_frames(x, self.cfg.glance_size)
             x = self.prepare_2d(x)
         with stage("glance"):
             maps = self.glance(x)  # (B * n, C_g, h, w)
@@ -433,11 +436,11 @@ class UniAdaFocus(nn.Module):
         B, k = frame_idx.shape
         P = self.cfg.patch_size
         with stage("sampling_crop"):
-            frames = video[torch.arange(B, device=video.device)[:, None], frame_idx]  # (B, k, C, H, W)
+            frames = gather_frames(video, frame_idx)  # (B, k, C, H, W)
             if full:
                 x = frames.flatten(0, 1)
                 if P != self.frame_size:
-                    x = resize_frames(x, P, exact_pool=self.exact_downsample)
+                    x = resize_frames(x, P)
             else:
                 x = crop_patches(frames, boxes, P).flatten(0, 1)  # (B * k, C, P, P)
             x = self.prepare_2d(x)

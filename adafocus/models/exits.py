@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from adafocus.models.adafocus import GlanceOutput, UniAdaFocus
+from adafocus.models.patches import gather_frames
 
 
 @dataclass
@@ -37,12 +38,6 @@ class ExitInference:
     predictions: Tensor  # (B,) the class predicted there
     exit_step: Tensor  # (B,) the exit taken (0 .. S-1)
     confidence: Tensor  # (B,) max softmax probability at that exit
-
-
-def _append(a: GlanceOutput, b: GlanceOutput) -> GlanceOutput:
-    """Two glances of the same clips, one after the other in time: ``(b, t1, ...)`` + ``(b, t2, ...)``."""
-    return GlanceOutput(torch.cat([a.maps, b.maps], 1), torch.cat([a.feats, b.feats], 1),
-                        torch.cat([a.positions, b.positions], 1))
 
 
 def _keep(g: GlanceOutput, index: Tensor) -> GlanceOutput:
@@ -112,22 +107,32 @@ def exiting_forward(model: UniAdaFocus, video: Tensor, thresholds: Tensor, patch
         alive, state, step = alive[~leave], state.select(~leave), step + 1
         return ~leave
 
-    def clips() -> Tensor:  # the clips still running (no copy while all are)
-        return video if len(alive) == B else video[alive]
+    def glance_at(start: int, stop: int) -> GlanceOutput:
+        """Glance frames ``start .. stop - 1`` of the clips still running (only those frames are copied)."""
+        pos = model.glance_idx[start:stop].expand(len(alive), -1)
+        if len(alive) == B:
+            return model.glance_features(video, frames=pos)
+        local = torch.arange(stop - start, device=video.device).expand(len(alive), -1)
+        g = model.glance_features(gather_frames(video, pos, alive), frames=local)
+        return GlanceOutput(g.maps, g.feats, pos)
 
-    seen: GlanceOutput | None = None  # the glance so far of the clips still running: maps (b, t, C_g, h, w)
+    seen: GlanceOutput | None = None  # every clip's glance so far, (B, T_g, ...): rows of clips that left are stale
     for start, stop in _chunks(can_leave, 0, cls.glance_frames, group):
         if len(alive) == 0:
             break
-        g = model.glance_features(clips(), frames=model.glance_idx[start:stop])  # (b, stop - start, ...)
-        seen = g if seen is None else _append(seen, g)
+        g = glance_at(start, stop)  # (b, stop - start, ...)
+        if seen is None:
+            seen = GlanceOutput(*(t.new_empty(B, cls.glance_frames, *t.shape[2:]) for t in (g.maps, g.feats, g.positions)))
+        for buf, t in zip((seen.maps, seen.feats, seen.positions), (g.maps, g.feats, g.positions)):
+            buf[alive, start:stop] = t
         for j in range(stop - start):
             logits, state = cls.glance_step(g.feats[:, j], state)
             stay = settle(logits)
-            if stay is not None:
-                seen, g = _keep(seen, stay), _keep(g, stay)
+            if stay is not None and j < stop - start - 1:
+                g = _keep(g, stay)
     if cls.num_focus == 0 or len(alive) == 0:
         return ExitInference(logits_taken, pred, step_taken, conf_taken)
+    seen = _keep(seen, alive)  # (b, T_g, ...): the clips still running
 
     pick = (lambda x: None if x is None else x[alive])
     plan = model.decide(seen, len(alive), patch_mode, frame_mode, pick(gt_boxes), pick(gt_mask))
@@ -135,7 +140,7 @@ def exiting_forward(model: UniAdaFocus, video: Tensor, thresholds: Tensor, patch
         if len(alive) == 0:
             break
         # only the frames this run looks at, gathered from the clips still running (not whole clips)
-        frames = video[alive[:, None], plan.frame_idx[:, start:stop]]  # (b, k, C, H, W)
+        frames = gather_frames(video, plan.frame_idx[:, start:stop], alive)  # (b, k, C, H, W)
         local = torch.arange(stop - start).expand(len(alive), -1)
         feats = model.focus_features(frames, plan.boxes[:, start:stop], local,
                                      full=plan.patch_mode == "full")  # (b, k, C_f)

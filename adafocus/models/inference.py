@@ -1,20 +1,25 @@
-"""Inference-only copies of a model that use the CPU better (issue 16; docs/design.md, "Costs").
+"""Inference-only copies of a model that use the CPU better (docs/design.md, "Inference speed").
 
 :func:`optimize_for_inference` returns a **copy** in eval mode; the model it was given (and so
 every training path) is never touched. The copy gives the same logits within float tolerance and
 counts the same MACs (:func:`adafocus.flops.count_macs`; ``tests/test_inference.py`` checks both
-for every registered model). What it changes, each measured by ``benchmarks/profile_inference.py``
-and kept only because it won there:
+for every registered model). Its switches, each timed side by side by
+``benchmarks/profile_inference.py --paths`` and kept because it won there:
 
-- **BatchNorm folded into the convolution before it** (:func:`fold_batchnorm`): in eval mode a
-  batch norm is a per-channel affine map, so ``bn(conv(x)) == conv'(x)`` with scaled weights and a
-  bias. One pass over every activation fewer, in the glance, the focus network and the policies.
-- **The glance's 2x downsampling as a 2x2 average pool** (``model.exact_downsample``; see
-  :func:`adafocus.models.patches.resize_frames`): the same values as the bilinear resize at exactly
-  half the size, in a simpler kernel.
-- **Frozen parameters** (no autograd bookkeeping); run it under ``torch.inference_mode()``.
+- ``fold_bn`` (:func:`fold_batchnorm`): in eval mode a batch norm is a per-channel affine map, so
+  ``bn(conv(x)) == conv'(x)`` with scaled weights and a bias: one pass over every activation fewer.
+- ``exact_downsample`` (``model.exact_downsample``; :func:`adafocus.models.patches.halve_frames`):
+  the glance's resize to exactly half the size as the 2x2 average it equals, on frames gathered
+  straight into channels-last memory.
+- ``fused_exits``: each phase's exit heads as one batched product (``baddbmm``), the running
+  max-pools as in-place maxima.
+- ``packed_convs`` (:class:`PackedConv2d`): 2-D convolutions with their weights reordered once into
+  oneDNN's layout and the activation after them (or a residual block's addition and activation)
+  fused into the same kernel, where oneDNN is available.
+- ``inplace_residual``: in-place skip additions (what is left of the fusion without oneDNN).
 
-The copy refuses ``train()``: its batch norms are gone, so it cannot learn as the model did.
+Parameters are frozen (no autograd bookkeeping); run the copy under ``torch.inference_mode()``. The
+copy refuses ``train()``: its batch norms are gone, so it cannot learn as the model did.
 """
 
 from __future__ import annotations
@@ -60,6 +65,132 @@ def fold_batchnorm(module: nn.Module) -> int:
     return folded
 
 
+_ACTIVATIONS = {nn.ReLU: ("relu", []), nn.ReLU6: ("hardtanh", [0.0, 6.0])}
+
+
+def packed_conv_available() -> bool:
+    """Whether this PyTorch has oneDNN's fused convolution (``torch.ops.mkldnn._convolution_pointwise``)."""
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
+class PackedConv2d(nn.Module):
+    """A 2-D convolution for inference: its weight reordered once into oneDNN's own layout (eager PyTorch
+    reorders it at every call) and the activation after it fused into the same kernel (``relu``,
+    ``hardtanh`` for ReLU6, or none); ``forward(x, other)`` also adds ``other`` (a skip connection)
+    before the activation, in the same kernel. The same arithmetic as ``act(conv(x) [+ other])``;
+    :mod:`adafocus.flops` counts its MACs as the convolution's."""
+
+    def __init__(self, conv: nn.Conv2d, act: nn.Module | None = None) -> None:
+        super().__init__()
+        self.attr, self.scalars = _ACTIVATIONS[type(act)] if act is not None else ("none", [])
+        self.padding, self.stride = list(conv.padding), list(conv.stride)
+        self.dilation, self.groups = list(conv.dilation), conv.groups
+        weight = conv.weight.detach().float()
+        self.weight_shape = tuple(weight.shape)
+        self.bias = None if conv.bias is None else conv.bias.detach().float().contiguous()
+        self.packed = torch._C._nn.mkldnn_reorder_conv2d_weight(weight.contiguous().to_mkldnn(), self.padding,
+                                                                self.stride, self.dilation, self.groups)
+
+    def forward(self, x: Tensor, other: Tensor | None = None) -> Tensor:
+        args = (self.padding, self.stride, self.dilation, self.groups)
+        if other is None:
+            return torch.ops.mkldnn._convolution_pointwise(x, self.packed, self.bias, *args, self.attr,
+                                                           self.scalars, "")
+        unary = None if self.attr == "none" else self.attr
+        return torch.ops.mkldnn._convolution_pointwise.binary(x, other, self.packed, self.bias, *args, "add", None,
+                                                              unary, self.scalars, None)
+
+    def extra_repr(self) -> str:
+        return f"weight={self.weight_shape}, stride={self.stride}, padding={self.padding}, groups={self.groups}, " \
+               f"act={self.attr}"
+
+
+def _pack_convolutions(module: nn.Module) -> None:
+    """Every ``Conv2d`` of an ``nn.Sequential`` (its ReLU / ReLU6 after it fused) -> :class:`PackedConv2d`;
+    the last convolution of a residual block also takes the skip connection (and the block's ReLU)."""
+    for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+        keys = list(seq._modules)
+        for i, key in enumerate(keys):
+            conv = seq._modules.get(key)
+            if type(conv) is not nn.Conv2d:
+                continue
+            nxt = seq._modules.get(keys[i + 1]) if i + 1 < len(keys) else None
+            act = nxt if type(nxt) in _ACTIVATIONS else None
+            seq._modules[key] = PackedConv2d(conv, act)
+            if act is not None:
+                del seq._modules[keys[i + 1]]
+    for m in module.modules():
+        if type(m) in _FUSED_BLOCK:
+            m.__class__ = _FUSED_BLOCK[type(m)]
+            m.fuse()
+
+
+def _last_packed(seq: nn.Module) -> "PackedConv2d | None":
+    """The last module of a (nested) Sequential if it is a PackedConv2d without an activation."""
+    while isinstance(seq, nn.Sequential) and len(seq):
+        seq = seq[-1]
+    return seq if isinstance(seq, PackedConv2d) and seq.attr == "none" else None
+
+
+class _FusedResidualBlock(nn.Module):
+    """Mixin for a residual block whose last convolution adds the skip connection (and applies the block's
+    activation) in its own kernel."""
+
+    block_act = "relu"
+
+    def fuse(self) -> None:
+        last = _last_packed(self._branch_modules()[-1])
+        self._fused = last is not None
+        if self._fused:
+            last.attr, last.scalars = (self.block_act, []) if self.block_act else ("none", [])
+
+    def _branch(self, x: Tensor, skip: Tensor) -> Tensor:
+        *first, last = self._branch_modules()
+        for m in first:
+            x = m(x)
+        if not self._fused:
+            out = last(x) + skip
+            return out.relu_() if self.block_act else out
+        while isinstance(last, nn.Sequential):  # run the nested Sequentials down to the fused convolution
+            *inner, last = list(last)
+            for m in inner:
+                x = m(x)
+        return last(x, skip)
+
+
+class _FusedBasicBlock(_FusedResidualBlock, BasicBlock):
+    def _branch_modules(self) -> list[nn.Module]:
+        return [self.conv1, self.conv2]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._branch(self._maybe_shift(x), self.downsample(x))
+
+
+class _FusedBottleneck(_FusedResidualBlock, Bottleneck):
+    def _branch_modules(self) -> list[nn.Module]:
+        return [self.conv1, self.conv2, self.conv3]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._branch(self._maybe_shift(x), self.downsample(x))
+
+
+class _FusedInvertedResidual(_FusedResidualBlock, InvertedResidual):
+    block_act = None  # MobileNetV2's projection is linear
+
+    def _branch_modules(self) -> list[nn.Module]:
+        return list(self.conv)
+
+    def fuse(self) -> None:
+        if self.use_residual:
+            super().fuse()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._branch(x, x) if self.use_residual else self.conv(x)
+
+
+_FUSED_BLOCK = {BasicBlock: _FusedBasicBlock, Bottleneck: _FusedBottleneck, InvertedResidual: _FusedInvertedResidual}
+
+
 class _InplaceBasicBlock(BasicBlock):
     """:class:`BasicBlock` whose skip connection adds into the branch's output and applies ReLU in place."""
 
@@ -87,6 +218,14 @@ class _InplaceInvertedResidual(InvertedResidual):
 _INPLACE = {BasicBlock: _InplaceBasicBlock, Bottleneck: _InplaceBottleneck, InvertedResidual: _InplaceInvertedResidual}
 
 
+def _running_max_(h: Tensor) -> Tensor:
+    """``(B, S, D)`` -> the max over steps ``1..s`` at every step ``s``, in place (``torch.cummax`` also computes
+    indices and is several times slower here)."""
+    for t in range(1, h.shape[1]):
+        torch.maximum(h[:, t - 1], h[:, t], out=h[:, t])
+    return h
+
+
 class _FusedExitClassifier(ExitClassifier):
     """:class:`ExitClassifier` whose exit heads of each phase run as one batched matrix product (``baddbmm``)
     instead of one ``Linear`` per exit; the step-by-step API (early exit) keeps the heads as they are."""
@@ -106,12 +245,12 @@ class _FusedExitClassifier(ExitClassifier):
         gsum = None
         if self.use_glance:
             self._check(glance_feats, self.glance_frames, "glance_feats", "(B, T_g, C_g)")
-            g = torch.cummax(self.glance_mlp(glance_feats), dim=1).values  # (B, T_g, D)
+            g = _running_max_(self.glance_mlp(glance_feats))  # (B, T_g, D)
             gsum = g[:, -1]
             logits.append(torch.baddbmm(self._glance_exits_b, g.transpose(0, 1), self._glance_exits_w))  # (T_g, B, n)
         if self.use_focus:
             self._check(focus_feats, self.num_focus, "focus_feats", "(B, k, C_f)", partial=True)
-            f = torch.cummax(self.focus_mlp(focus_feats), dim=1).values  # (B, k, D)
+            f = _running_max_(self.focus_mlp(focus_feats))  # (B, k, D)
             if gsum is not None:
                 f = torch.cat([f, gsum[:, None].expand_as(f)], dim=-1)
             k = f.shape[1]
@@ -130,12 +269,15 @@ class InferenceUniAdaFocus(UniAdaFocus):
 
 
 def optimize_for_inference(model: UniAdaFocus, fold_bn: bool = True, exact_downsample: bool = True,
-                           inplace_residual: bool = True, fused_exits: bool = True) -> InferenceUniAdaFocus:
+                           inplace_residual: bool = True, fused_exits: bool = True,
+                           packed_convs: bool = True) -> InferenceUniAdaFocus:
     """An eval-mode copy of ``model`` for fast CPU inference (see the module docstring); ``model`` is unchanged.
 
     ``fold_bn``: fold batch norms into convolutions; ``exact_downsample``: resize by exactly 2 with an
     average pool; ``inplace_residual``: skip connections add (and ReLU) in place; ``fused_exits``: the
-    exit heads of a phase as one batched product. Each measured in benchmarks/profile_inference.py.
+    exit heads of a phase as one batched product; ``packed_convs``: 2-D convolutions with prepacked weights and
+    their activation (and a residual block's skip connection) fused, where oneDNN is available
+    (:func:`packed_conv_available`). Each measured in benchmarks/profile_inference.py.
     """
     if not isinstance(model, UniAdaFocus):
         raise TypeError(f"optimize_for_inference: expected a UniAdaFocus model, got {type(model).__name__}")
@@ -145,6 +287,10 @@ def optimize_for_inference(model: UniAdaFocus, fold_bn: bool = True, exact_downs
     out.exact_downsample = bool(exact_downsample)
     for p in out.parameters():
         p.requires_grad_(False)
+    if packed_convs and packed_conv_available() and next(out.parameters()).dtype == torch.float32:
+        for net in (out.glance, out.focus):
+            if net is not None:
+                _pack_convolutions(net)
     if inplace_residual:
         for m in out.modules():
             if type(m) in _INPLACE:

@@ -81,7 +81,7 @@ def accuracy_vs_macs(df: pd.DataFrame, title: str = "Accuracy vs cost (synthetic
     """One curve per method through its budgets: columns ``method, accuracy`` and ``mmacs``/``gmacs``."""
     col, label = _cost_column(df)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7.5, 5))
+        fig, ax = plt.subplots(figsize=(10, 5))
     else:
         fig = ax.figure
     for method, rows, first in _curves(df, col):
@@ -93,7 +93,7 @@ def accuracy_vs_macs(df: pd.DataFrame, title: str = "Accuracy vs cost (synthetic
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)  # beside: no point hidden
     return fig
 
 
