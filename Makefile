@@ -8,7 +8,7 @@ export ADAFOCUS_CACHE ?= $(CURDIR)/.cache
 # Reproducible CPU numbers: two cores, no oversubscription.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: venv demo test test-fast test-kernels lab figures bench glance-diagnostic browser clean-cache
+.PHONY: venv demo test test-fast test-kernels lab figures bench family glance-diagnostic browser clean-cache
 
 venv: $(STAMP)
 
@@ -27,6 +27,14 @@ figures: venv
 
 bench: venv
 	$(BIN)/python -m adafocus bench
+
+# the AdaFocus family beside Uni-AdaFocus (notebook 10): TSM vs shift-free on the motion benchmark, X3D and its
+# space-time cubes, AdaFocus V1 (PPO); cached like the demo's models, then the figures again
+family: venv
+	$(BIN)/python benchmarks/family_tsm.py
+	$(BIN)/python benchmarks/family_x3d.py
+	$(BIN)/python benchmarks/family_v1.py --seeds 0 1
+	$(BIN)/python -m adafocus figures
 
 # why the glance learned nothing before the image-set pretraining: pretraining x pooling (about 10 min)
 glance-diagnostic: venv

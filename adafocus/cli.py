@@ -19,7 +19,7 @@ import sys
 from typing import Any, NoReturn, Sequence
 
 from adafocus.checks import InputError, output_dir
-from adafocus.config import ConfigError, get_config
+from adafocus.config import PRESETS, ConfigError, get_config
 
 
 def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train(args.model, cfg, retrain=args.retrain)
         d = distributed.current()
         if d.is_main:
-            cols = [c for c in ("epoch", "train_loss", "train_acc", "val_acc", "seconds")
+            cols = [c for c in ("stage", "epoch", "train_loss", "train_acc", "val_acc", "seconds")  # stage: V1
                     if c in result.history]
             print(result.history[cols].to_string(index=False))
             print(f"checkpoint: {result.checkpoint}{' (cached)' if result.from_cache else ''}"
@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, preset: str = "small", recipe: bool = False) -> None:
-        p.add_argument("--preset", default=preset, help="tiny | fast | small | full (default: %(default)s)")
+        p.add_argument("--preset", default=preset, help=f"{' | '.join(PRESETS)} (default: %(default)s)")
         p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
                        help="override a config field, e.g. --set model.patch_size=32 (repeatable)")
         if recipe:

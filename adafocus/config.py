@@ -54,6 +54,13 @@ def _check_types(section: Any, prefix: str) -> None:
             _check(isinstance(value, (tuple, list)) and all(ok(v) for v in value), name, f"a tuple of {items}", value)
 
 
+# field metadata: a knob added after caches existed. It is left out of every cache key while it has its
+# default value, so adding it kept the keys (and the cached data and checkpoints) of every existing config;
+# any other value is hashed like an ordinary field.
+HASHED_IF_SET = {"hashed": "if_set"}
+MOTIONS = ("none", "direction")  # DataConfig.motion
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """The synthetic benchmark's knobs (docs/design.md, "The synthetic benchmark") and the clip geometry.
@@ -73,6 +80,13 @@ class DataConfig:
     clutter: float = 0.6  # 0 = plain background, 1 = heavy clutter and distractors
     speed: float = 1.5  # mean object speed in pixels per frame
     seed: int = 0  # fixes every split byte for byte
+    # what the class is: "none" = the digit (the default benchmark); "direction" = the digit and the direction
+    # of its straight-line motion, label = 2 * digit + (1 if it moves backwards): a clip of label 2d + 1 is the
+    # clip of label 2d played backwards, so a frame-order-blind model cannot tell the two apart (docs/design.md,
+    # "The synthetic benchmark")
+    motion: str = field(default="none", metadata=HASHED_IF_SET)
+
+    max_speed_jitter = 1.3  # the largest per-clip speed factor (synthetic.RenderParams.speed_jitter[1])
 
     def validate(self, prefix: str = "data") -> None:
         p = prefix
@@ -94,6 +108,16 @@ class DataConfig:
         _check(0.0 <= self.speed <= self.frame_size / 4, f"{p}.speed",
                f"a float in [0, frame_size/4 = {self.frame_size / 4}] pixels per frame", self.speed)
         _check(0 <= self.seed < 2**63, f"{p}.seed", "a non-negative int below 2**63", self.seed)
+        _check(self.motion in MOTIONS, f"{p}.motion", f"one of {MOTIONS}", self.motion)
+        if self.motion == "direction":
+            _check(self.num_classes % 2 == 0, f"{p}.num_classes",
+                   f"an even number with {p}.motion='direction' (2 directions per digit)", self.num_classes)
+            reach = self.speed * self.max_speed_jitter * (self.num_frames - 1)  # the longest straight path
+            room = self.frame_size * (1 - self.object_scale[1])
+            _check(0 < self.speed and reach <= room, f"{p}.speed",
+                   f"a positive speed whose straight path fits the frame with {p}.motion='direction' "
+                   f"(speed x {self.max_speed_jitter} x (num_frames - 1) <= frame_size x (1 - object_scale[1]) "
+                   f"= {room:g} px)", self.speed)
         # sizes: what must be allocated has to fit this machine's memory (checked now, not after a
         # MemoryError from an allocation of terabytes)
         from adafocus.checks import format_bytes, total_memory_bytes
@@ -120,6 +144,7 @@ class DataConfig:
 PATCH_MODES = ("policy", "random", "center", "oracle", "full")
 FRAME_MODES = ("policy", "uniform", "oracle")
 GLANCE_POOLS = ("max", "avg")
+X3D_SIZES = ("XS", "S", "M", "L", "cpu")  # named X3D networks (adafocus.models.x3d.X3D_SIZES)
 OPTIMIZERS = ("adamw", "sgd")
 BACKBONE = {"backbone": True}  # field metadata: the shared pretraining depends on this field
 NOT_HASHED = {"hashed": False}  # field metadata: the field cannot change a result, so cache keys ignore it
@@ -186,6 +211,13 @@ class ModelConfig:
     focus_widths: tuple[int, ...] = field(default=(16, 32, 64, 128), metadata=BACKBONE)
     focus_stem_stride: int = field(default=2, metadata=BACKBONE)  # 4 = conv stride 2 + maxpool; 2 = conv only
     focus_tsm: bool = field(default=False, metadata=BACKBONE)  # temporal shift in the focus network
+    glance_tsm: bool = field(default=False, metadata=HASHED_IF_SET)  # temporal shift in the glance network
+    # the temporal policy picks the K focus frames among this many candidates (one per segment of the clip:
+    # the official TSM variant's 3K); 0 = among all T frames
+    focus_candidates: int = field(default=0, metadata=HASHED_IF_SET)
+    # the X3D family member (adafocus.models.x3d): the named X3D sizes of its 3-D glance and focus networks
+    glance_x3d: str = field(default="cpu", metadata=HASHED_IF_SET)
+    focus_x3d: str = field(default="cpu", metadata=HASHED_IF_SET)
     # spatial policy
     patch_size: int = 24  # P: every box is resampled to P x P
     box_min: int = 16  # smallest box side in pixels of the full frame
@@ -238,6 +270,11 @@ class ModelConfig:
         _check(self.location_head in ("softargmax", "conv"), f"{p}.location_head", "'softargmax' or 'conv'",
                self.location_head)
         _check(self.num_focus >= 1, f"{p}.num_focus", "an int >= 1", self.num_focus)
+        _check(self.focus_candidates == 0 or self.focus_candidates >= self.num_focus, f"{p}.focus_candidates",
+               f"0 (every frame) or a pool of at least K = model.num_focus = {self.num_focus} candidate frames",
+               self.focus_candidates)
+        for name in ("glance_x3d", "focus_x3d"):
+            _check(getattr(self, name) in X3D_SIZES, f"{p}.{name}", f"one of {X3D_SIZES}", getattr(self, name))
         _check(self.policy_channels >= 1, f"{p}.policy_channels", "an int >= 1", self.policy_channels)
         _check(self.temporal_channels >= 1, f"{p}.temporal_channels", "an int >= 1", self.temporal_channels)
         _check(self.hidden_dim >= 1, f"{p}.hidden_dim", "an int >= 1", self.hidden_dim)
@@ -269,13 +306,16 @@ class ModelConfig:
         _check(self.glance_width <= 8, f"{p}.glance_width", "a positive float <= 8 (MobileNetV2's width multiplier)",
                self.glance_width)
         _check(self.num_classes <= 1_000_000, f"{p}.num_classes", "an int <= 1000000", self.num_classes)
-        for name in ("patch_size", "glance_size", "box_max", "num_focus", "glance_frames", "full_frame_frames"):
+        for name in ("patch_size", "glance_size", "box_max", "num_focus", "glance_frames", "full_frame_frames",
+                     "focus_candidates"):
             v = getattr(self, name)
             _check(v <= largest, f"{p}.{name}", f"an int <= {largest}", v)
         _check(self.surrogate_size <= 64, f"{p}.surrogate_size", "an int <= 64", self.surrogate_size)
         if data is not None:
             T, S = data.num_frames, data.frame_size
             _check(self.num_focus <= T, f"{p}.num_focus", f"K <= the clip's T = {T} frames", self.num_focus)
+            _check(self.focus_candidates <= T, f"{p}.focus_candidates",
+                   f"a candidate pool no larger than the clip's T = {T} frames", self.focus_candidates)
             _check(self.glance_frames <= T, f"{p}.glance_frames", f"<= the clip's T = {T} frames",
                    self.glance_frames)
             _check(self.patch_size <= S, f"{p}.patch_size",
@@ -429,14 +469,13 @@ class Config:
 
     def hash(self, *parts: str) -> str:
         """A short stable hash of the given sections (default: all), for cache keys. Fields marked
-        ``NOT_HASHED`` (they cannot change a result) are left out."""
+        ``NOT_HASHED`` (they cannot change a result) are left out, and so are fields marked
+        ``HASHED_IF_SET`` while they have their default value (see :func:`hashed_fields`)."""
         d = self.to_dict()
         d.pop("name")
         for section in fields(self):
             if section.name in d:
-                for f in fields(getattr(self, section.name)):
-                    if f.metadata.get("hashed", True) is False:
-                        d[section.name].pop(f.name)
+                d[section.name] = hashed_fields(getattr(self, section.name))
         if parts:
             d = {k: d[k] for k in parts}
         blob = json.dumps(d, sort_keys=True, default=list).encode()
@@ -445,6 +484,17 @@ class Config:
     def replace(self, **overrides: Any) -> "Config":
         """Dotted overrides: ``cfg.replace(**{"model.patch_size": 32, "train.lr": 1e-3})``."""
         return apply_overrides(self, overrides)
+
+
+def hashed_fields(section: Any) -> dict[str, Any]:
+    """``dataclasses.asdict(section)`` without the fields that cache keys leave out: ``NOT_HASHED`` ones, and
+    ``HASHED_IF_SET`` ones at their default value (knobs added later: existing keys stay as they were)."""
+    d = dataclasses.asdict(section)
+    for f in fields(section):
+        hashed = f.metadata.get("hashed", True)
+        if hashed is False or (hashed == "if_set" and getattr(section, f.name) == f.default):
+            d.pop(f.name)
+    return d
 
 
 def backbone_fields() -> tuple[str, ...]:
@@ -483,6 +533,14 @@ def _small() -> Config:
     return _with_recipe(Config("small", DataConfig(), ModelConfig(), TrainConfig(), PretrainConfig()))
 
 
+def _small_motion() -> Config:
+    """The small geometry on the motion-dependent benchmark (``data.motion="direction"``: the class is the digit
+    and the direction it moves in), with the official TSM variant's scale regulariser (0.5): the TSM family's
+    benchmark (benchmarks/family_tsm.py)."""
+    return apply_overrides(replace(_small(), name="small_motion"),
+                           {"data.motion": "direction", "train.scale_reg": 0.5})
+
+
 def _full() -> Config:
     """The paper's sizes (ActivityNet-like): for cost counting and shape tests, not CPU training."""
     data = DataConfig(num_classes=10, num_frames=48, frame_size=224, num_train=0, num_val=0, num_test=0,
@@ -503,12 +561,16 @@ def _with_recipe(cfg: Config, recipe: str = "cpu", **overrides: Any) -> Config:
     return apply_overrides(cfg, {"train.recipe": recipe, **overrides})
 
 
-PRESETS = {"tiny": _tiny, "fast": _fast, "small": _small, "full": _full}
+PRESETS = {"tiny": _tiny, "fast": _fast, "small": _small, "full": _full, "small_motion": _small_motion}
 
 # Models trained on a longer budget than the preset's, so that comparisons are against a converged
 # baseline (the benchmark and the notebooks apply these; see docs/design.md, "Baselines"): the full-frame
 # baseline reached 96.8% (test) at 8 epochs and was flat over the last 4 of 12 (val 96.8-97.0%, test 97.7%).
 MODEL_TRAIN_OVERRIDES: dict[str, dict[str, Any]] = {"full_frame": {"train.epochs": 12}}
+# The X3D family member and its full-clip baseline learn more slowly (3-D networks from a weaker pretraining):
+# 16 epochs each, the same budget for both (docs/design.md, "X3D and space-time cubes"; at 8 epochs: 24.0% and
+# 33.0% validation accuracy, both still rising).
+MODEL_TRAIN_OVERRIDES.update({"uni_adafocus_x3d": {"train.epochs": 16}, "x3d_full": {"train.epochs": 16}})
 
 
 def get_config(name: str = "small", **overrides: Any) -> Config:

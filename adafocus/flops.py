@@ -14,7 +14,10 @@ The inference path's exact 2x resize (:func:`adafocus.models.patches.halve_frame
 convolution, which the counter prices like any convolution: 4 MACs per output element, as the
 bilinear resize it replaces.
 
-Batch norm, activations, pooling, softmax and additions are not counted, as in the paper.
+Batch norm, activations, pooling, softmax and additions are not counted, as in the paper. Nor is the
+temporal shift of TSM (:func:`adafocus.models.backbones.temporal_shift`, Uni-AdaFocus-TSM): it moves a
+quarter of the channels one frame along, a memory move with no multiplication, so it costs 0 MACs, as in
+the TSM paper (a TSM ResNet-50 on 8 frames costs exactly 8 ResNet-50 frames; tests/test_flops.py).
 Because the counter sees what runs, a sample that leaves at an early exit costs only what it ran.
 
 At the paper's sizes this reproduces the published costs (docs/design.md, "Costs") to the last digit, with
@@ -177,9 +180,15 @@ def model_cost(model_name: str, cfg: Config) -> dict[str, Any]:
     model = create_model(model_name, cfg).eval()
     x = dummy_input(cfg)
     by_module = count_macs_by_module(model, x["video"], **ground_truth_kwargs(model, x))
+    # the per-frame heads count as the classifier: the TSM variant's answer is their averaged logits (they run only
+    # in training in the other models)
     names = {"glance": "glance", "spatial_policy": "spatial_policy", "temporal_policy": "temporal_policy",
-             "focus": "focus", "classifier": "classifier", "(self)": "patch_extraction"}
-    components = {names.get(k, k): gmacs(v) for k, v in by_module.items() if v}
+             "focus": "focus", "classifier": "classifier", "glance_head": "classifier", "focus_head": "classifier",
+             "(self)": "patch_extraction"}
+    components: dict[str, float] = {}
+    for k, v in by_module.items():
+        if v:
+            components[names.get(k, k)] = components.get(names.get(k, k), 0.0) + gmacs(v)
     if "focus" in components and model.num_focus:
         components["focus_per_patch"] = components["focus"] / model.num_focus
     total = sum(v for k, v in components.items() if k != "focus_per_patch")

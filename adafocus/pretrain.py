@@ -21,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -66,18 +68,22 @@ class BackbonePretrainer(nn.Module):
                                                                align_corners=False)
         maps = self.glance(self._2d(g))
         feats = maps.amax(dim=(-2, -1)) if self.pool == "max" else maps.mean(dim=(-2, -1))
-        if self.training:  # random resized crops: a side in CROP_SCALE of the image, anywhere in it
-            side = S * (CROP_SCALE[0] + (CROP_SCALE[1] - CROP_SCALE[0]) * torch.rand(B, device=images.device))
-            corner = (S - side)[:, None] * torch.rand(B, 2, device=images.device)
-            boxes = torch.cat([corner, corner + side[:, None]], dim=1)  # (B, 4) x0, y0, x1, y1
-        else:
-            boxes = torch.tensor([0.0, 0.0, S, S], device=images.device).expand(B, 4)
-        patches = crop_patches(images, boxes, self.crop_size)
+        patches = crop_patches(images, crop_boxes(B, S, self.training, images.device), self.crop_size)
         return self.glance_head(feats), self.focus_head(self.focus(self._2d(patches)))
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"glance": list(self.glance.parameters()), "focus": list(self.focus.parameters()),
                 "classifier": [*self.glance_head.parameters(), *self.focus_head.parameters()]}
+
+
+def crop_boxes(batch: int, side: int, training: bool, device: torch.device | str | None = None) -> Tensor:
+    """The focus network's views of ``side``² images, ``(batch, 4)`` x0, y0, x1, y1: random resized crops in
+    training (a side in CROP_SCALE of the image, anywhere in it), the whole image at evaluation."""
+    if not training:
+        return torch.tensor([0.0, 0.0, side, side], device=device).expand(batch, 4)
+    s = side * (CROP_SCALE[0] + (CROP_SCALE[1] - CROP_SCALE[0]) * torch.rand(batch, device=device))
+    corner = (side - s)[:, None] * torch.rand(batch, 2, device=device)
+    return torch.cat([corner, corner + s[:, None]], dim=1)
 
 
 class PretrainStep(nn.Module):
@@ -91,6 +97,15 @@ class PretrainStep(nn.Module):
         g, f = self.net(batch["video"])
         lg, lf = F.cross_entropy(g, batch["label"]), F.cross_entropy(f, batch["label"])
         return lg + lf, f, {"glance": float(lg.detach()), "focus": float(lf.detach())}
+
+
+class PretrainFamily(NamedTuple):
+    """A kind of backbones pretrained on the image set: checkpoint name, cache key, ``build(cfg) -> network``
+    (whose forward maps images ``(B, C, S, S)`` to (glance logits, focus logits))."""
+
+    name: str
+    key: str
+    build: Callable[[Config], nn.Module]
 
 
 def pretrain_key(cfg: Config) -> str:
@@ -130,8 +145,10 @@ def image_accuracy(net: BackbonePretrainer, images: ImageSet, batch_size: int = 
 
 
 def pretrain(cfg: Config, progress: bool = True, checkpoint_dir: Path | None = None,
-             retrain: bool = False) -> tuple[BackbonePretrainer, "object"]:
-    """Train (or load from the cache) the shared backbones of ``cfg``. Returns the network and its history."""
+             retrain: bool = False, family: "PretrainFamily | None" = None) -> tuple[nn.Module, "object"]:
+    """Train (or load from the cache) the shared backbones of ``cfg``. Returns the network and its history.
+    ``family``: backbones of another kind on the same image set (e.g. the X3Ds of :mod:`adafocus.models.x3d`):
+    its checkpoint name, key and network; default the 2-D glance and focus of :class:`BackbonePretrainer`."""
     import pandas as pd
 
     torch.set_num_threads(cfg.train.num_threads)
@@ -139,15 +156,15 @@ def pretrain(cfg: Config, progress: bool = True, checkpoint_dir: Path | None = N
     n_val = int(len(images) * VAL_FRACTION)
     train_set = ImageSet(images.images[: len(images) - n_val], images.labels[: len(images) - n_val])
     val_set = ImageSet(images.images[len(images) - n_val:], images.labels[len(images) - n_val:])
-    key = pretrain_key(cfg)
-    path = checkpoint_file(PRETRAIN_NAME, cfg.name, key, checkpoint_dir)
+    name, key, build = family or PretrainFamily(PRETRAIN_NAME, pretrain_key(cfg), BackbonePretrainer)
+    path = checkpoint_file(name, cfg.name, key, checkpoint_dir)
     torch.manual_seed(cfg.pretrain.seed)
-    net = BackbonePretrainer(cfg)
-    state = resume_state(path, PRETRAIN_NAME, key, net, retrain)
+    net = build(cfg)
+    state = resume_state(path, name, key, net, retrain)
     if state is not None and state["done"]:
         return net.eval(), pd.DataFrame(state["history"])
     t = pretrain_train_config(cfg)
-    job = FitJob(PRETRAIN_NAME, net, PretrainStep(net), lambda seed: _image_batches(train_set, t.batch_size, seed),
+    job = FitJob(name, net, PretrainStep(net), lambda seed: _image_batches(train_set, t.batch_size, seed),
                  -(-len(train_set) // t.batch_size), lambda: image_accuracy(net, val_set), t, path, key,
                  {"pretrain": cfg.to_dict()["pretrain"], "key": key})
     history, _, _ = fit(job, state, progress)
@@ -155,8 +172,12 @@ def pretrain(cfg: Config, progress: bool = True, checkpoint_dir: Path | None = N
 
 
 def pretrained_backbones(cfg: Config, progress: bool = True, checkpoint_dir: Path | None = None) -> dict[str, Tensor]:
-    """Glance and focus weights from the shared pretraining (trained once, then cached)."""
-    net, _ = pretrain(cfg, progress, checkpoint_dir)
+    """Glance and focus weights from the shared pretraining (trained once, then cached).
+
+    The caller's random stream is left as it was, whether the pretraining runs now or comes from the
+    cache: a model trained from an empty cache gets the same numbers as one trained after it."""
+    with torch.random.fork_rng():
+        net, _ = pretrain(cfg, progress, checkpoint_dir)
     return {k: v for k, v in net.state_dict().items() if k.startswith(SHARED_PREFIXES)}
 
 

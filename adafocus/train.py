@@ -42,7 +42,8 @@ from adafocus.config import Config, ConfigError, TrainConfig
 from adafocus.data.batches import ground_truth_kwargs, iterate_batches, num_batches
 from adafocus.data.labels import check_labels_fit
 from adafocus.distributed import Dist
-from adafocus.fit import CheckpointError, FitJob, checkpoint_file, fit, load_checkpoint, resume_state
+from adafocus.fit import (CheckpointError, FitJob, TrainResult, accuracy, checkpoint_file, fit, load_checkpoint,
+                          resume_state)
 from adafocus.losses import training_loss
 from adafocus.models.registry import create_model
 from adafocus.paths import remove_stale_temporaries
@@ -50,15 +51,6 @@ from adafocus.pretrain import load_shared_backbones, pretrained_backbones
 
 __all__ = ["CheckpointError", "TrainResult", "TrainStep", "accuracy", "check_supervision", "checkpoint_path",
            "data_key", "load_checkpoint", "record_policy", "train"]
-
-
-@dataclass
-class TrainResult:
-    model: nn.Module
-    history: pd.DataFrame  # one row per epoch: epoch, losses, train/val accuracy, seconds
-    checkpoint: Path
-    from_cache: bool  # True when a finished checkpoint was loaded instead of training
-    trace: list[dict[str, Any]] = field(default_factory=list)  # policy recordings (train.record_policy)
 
 
 @torch.no_grad()
@@ -116,18 +108,6 @@ class TrainStep(nn.Module):
         return loss, out.logits, parts
 
 
-@torch.no_grad()
-def accuracy(model: nn.Module, dataset, batch_size: int = 64, d: Dist = Dist()) -> float:
-    """Top-1 accuracy of the final exit (eval mode: midpoint frame sampling, no randomness).
-    Data-parallel: each rank scores its share of the clips and the counts are summed."""
-    model.eval()
-    correct = 0
-    for batch in iterate_batches(dataset, batch_size, shuffle=False, d=d, pad=False):
-        out = model(batch["video"], **ground_truth_kwargs(model, batch))
-        correct += int((out.logits.argmax(-1) == batch["label"]).sum())
-    return distributed.sum_all({"correct": correct}, d)["correct"] / max(len(dataset), 1)
-
-
 # ---------------------------------------------------------------------------------------------
 # checkpoints
 # ---------------------------------------------------------------------------------------------
@@ -182,6 +162,19 @@ def check_supervision(model_name: str, cfg: Config, splits: dict[str, Any]) -> N
                           "none (a video folder); choose a model that learns its policies")
 
 
+def backbone_pretraining(model: nn.Module):
+    """The function that gives ``model`` its pretrained backbones: the shared 2-D pretraining
+    (:func:`adafocus.pretrain.pretrained_backbones`), or the one a family member's class names as
+    ``pretraining = "module:function"`` (the X3Ds: :func:`adafocus.pretrain_x3d.pretrained_x3d_backbones`)."""
+    own = getattr(model, "pretraining", None)
+    if own is None:
+        return pretrained_backbones
+    import importlib
+
+    module, _, function = own.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
 # ---------------------------------------------------------------------------------------------
 # the entry point
 # ---------------------------------------------------------------------------------------------
@@ -212,6 +205,9 @@ def train(model_name: str, cfg: Config, splits: dict[str, Any] | None = None, pr
     path = checkpoint_path(model_name, cfg, checkpoint_dir, key)
     torch.manual_seed(cfg.train.seed)
     model = create_model(model_name, cfg)
+    if model_name == "adafocus_v1":  # reinforcement learning in three stages of its own
+        from adafocus.train_v1 import train_v1
+        return train_v1(model, cfg, splits, key, checkpoint_dir, retrain, progress)
     if d.enabled:  # every rank built the same weights; now each draws its own random patches
         torch.manual_seed(cfg.train.seed * 1000 + d.rank)
 
@@ -219,7 +215,7 @@ def train(model_name: str, cfg: Config, splits: dict[str, Any] | None = None, pr
     if state is not None and state["done"]:
         return TrainResult(model.eval(), pd.DataFrame(state["history"]), path, True, state["trace"])
     if state is None and cfg.pretrain.epochs > 0:
-        load_shared_backbones(model, pretrained_backbones(cfg, progress, checkpoint_dir))
+        load_shared_backbones(model, backbone_pretraining(model)(cfg, progress, checkpoint_dir))
     if d.is_main:
         remove_stale_temporaries(path)  # left by a run killed while writing
 

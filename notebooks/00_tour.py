@@ -44,7 +44,8 @@ PRESET, cfg, splits = notebook_setup(FAST)  # data generated once, then cached u
 # Real datasets cannot be downloaded here, and nobody knows where their information sits anyway.
 # The workbench's default benchmark is synthetic: a small handwritten digit (the label) moves over
 # a cluttered photo and is visible only in some frames. Every clip carries its **ground truth**:
-# the digit's box in every frame (green; dashed where the digit is hidden) and the mask of
+# the digit's box in every frame (solid where the digit is visible, dashed where it is hidden;
+# the colours are printed under the filmstrip, from the palette the figures use) and the mask of
 # informative frames. The models never train on it (the oracle aside); we use it to *score* them.
 # Notebook 01 explains the generator and its knobs.
 
@@ -55,7 +56,10 @@ from IPython.display import Markdown
 from adafocus.data import redundancy_summary
 from adafocus.data.preview import filmstrip_figure
 
+from adafocus.viz import colors
+
 display(filmstrip_figure(splits["test"].clips, [0, 1, 2]))  # a matplotlib Figure (not pyplot's): display it
+display(Markdown("**Colour key** (every figure of the workbench): " + colors.color_key()))
 share = redundancy_summary(splits["test"].clips)
 Markdown(f"The digit's box covers **{share['box_fraction']:.1%}** of a frame and is visible in "
          f"**{share['informative_fraction']:.0%}** of the frames: **{share['useful_fraction']:.1%}** of the pixels "
@@ -142,9 +146,9 @@ Markdown(f"Test accuracy **{report['accuracy']:.1%}** ({n} classes, chance {1 / 
          f"recall {report['frame_recall']:.2f} against {report['uniform_frame_recall']:.2f} for evenly spaced frames.")
 
 # %% [markdown]
-# One clip: each frame with its true box (green), the patches the model cropped (magenta, on the
-# frames it chose) and, underneath, the temporal policy's weights `w` over the glance frames with
-# the informative frames shaded.
+# One clip: each frame with its true box, the patches the model cropped (on the frames it chose,
+# which also get a coloured border; the legend above the frames names each box) and, underneath,
+# the temporal policy's weights `w` over the glance frames with the informative frames shaded.
 
 # %%
 from adafocus.notebook import show_policy
@@ -189,6 +193,27 @@ print(f"total: {paper['total_gmacs']:.2f} GMACs per video (published: 27.23)")
 pd.Series(paper["components"]).round(4).rename("GMACs per video")
 
 # %% [markdown]
+# The same count at each patch side of the paper, `P` = 96..192, stacked by component: `make demo`
+# writes the table (`benchmarks/results/paper_costs.csv`) and `make figures` draws it as
+# `figures/paper_costs.png`. Which part grows with `P`, and how much of the video's cost is it?
+
+# %%
+from adafocus.figures import paper_cost_components, paper_costs_figure
+from adafocus.notebook import results_table
+
+costs = results_table("paper_costs.csv", ("patch_size", "total_gmacs"))
+assert abs(costs.set_index("patch_size").loc[128, "total_gmacs"] - paper["total_gmacs"]) < 1e-3  # = the count above
+parts = paper_cost_components(costs)  # GMACs per video: index P, a column per component
+paper_costs_figure(costs)
+plt.show()
+focus = parts.filter(like="focus").iloc[:, 0] / parts.sum(axis=1)  # the focus network's share of each total
+fixed = [c for c in parts if not c.startswith(("focus", "patch"))]
+assert (parts[fixed].nunique() == 1).all() and focus.is_monotonic_increasing  # only the patches grow with P
+Markdown(f"Only the focus patches (and their bilinear crops) grow with `P`: they take **{focus.min():.0%}** of the "
+         f"MACs at P = {focus.idxmin()} and **{focus.max():.0%}** at P = {focus.idxmax()}; the glance, the policies "
+         f"and the classifier cost {parts[fixed].iloc[0].sum():.2f} GMACs at every `P`.")
+
+# %% [markdown]
 # ## Where next
 #
 # | notebook | what it takes apart |
@@ -220,21 +245,21 @@ for P in (8, 16, 24, 32):
 assert max(per_pixel.values()) < 2 * min(per_pixel.values())  # about constant per pixel: cost ~ P²
 
 # %% [markdown]
-# **Exercise 2: does seeing the digit help?** Split the test clips by whether at least one of the
-# model's chosen frames shows the digit (`preds.gt_mask` at `preds.frame_idx`) and compare the
-# accuracy of the two groups.
+# **Exercise 2: does seeing the digit help?** For every test clip, count how many of the model's
+# `K` chosen frames show the digit (`preds.gt_mask` at `preds.frame_idx`). Compare that count on
+# the clips the model classifies correctly and on those it gets wrong.
 
 # %% jupyter={"source_hidden": true}
 # Solution
 from adafocus.evaluate import predict
 
 preds = predict(model, splits["test"])
-seen = preds.gt_mask.gather(1, preds.frame_idx).any(dim=1)  # (N,) at least one chosen frame shows it
+shown = preds.gt_mask.gather(1, preds.frame_idx).sum(dim=1).float()  # (N,) chosen frames that show the digit
 correct = preds.logits.argmax(-1) == preds.labels
-for name, group in [("digit seen in a chosen frame", seen), ("digit never seen", ~seen)]:
-    acc = f"accuracy {correct[group].float().mean():.1%}" if group.any() else "no clip"
-    print(f"{name:28s}: {group.float().mean():4.0%} of the clips, {acc}")
-assert seen.float().mean() > 0.5  # most clips show the digit in a chosen frame (half of all frames do)
+K = preds.frame_idx.shape[1]
+for name, group in [("classified correctly", correct), ("classified wrongly", ~correct)]:
+    print(f"{name:20s}: {int(group.sum()):5d} clips, the digit in {shown[group].mean():.2f} of the {K} chosen frames")
+assert correct.any() and (~correct).any()  # both groups have clips (the model is neither perfect nor useless)
 
 # %% [markdown]
 # **Exercise 3: what do the patches add?** Train the `glance_only` baseline (the glance network and

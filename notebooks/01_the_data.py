@@ -59,14 +59,18 @@ filmstrip_figure(clips, [0, 1, 2, 3])
 # ## The temporal mask
 #
 # Each row below is one clip, each column one frame; bright cells are informative frames. The digit
-# is visible in about half of the frames (the `informative_fraction` knob), in one to three
-# contiguous runs. A network that looks at frames uniformly wastes half of its looks.
+# is visible in `round(informative_fraction * T)` frames of every clip (half of them with the default
+# knob), in one to three runs, or four when a run wraps around the clip's end (the cell checks both).
+# A network that looks at frames uniformly wastes half of its looks.
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 3.5))
 ax.imshow(clips.mask[:24].numpy(), cmap="Greens", aspect="auto", interpolation="nearest")
 ax.set(xlabel="frame t", ylabel="clip", title="informative frames (mask)")
 plt.show()
+runs = (clips.mask[:, 1:] & ~clips.mask[:, :-1]).sum(1) + clips.mask[:, 0]  # (N,) runs of visible frames per clip
+assert (clips.mask.sum(1) == round(cfg.informative_fraction * cfg.num_frames)).all()
+assert 1 <= runs.min() and runs.max() <= 4  # one to three runs, one more when a run wraps around
 
 # %% [markdown]
 # The box moves smoothly: here is one clip's box center over time, with the informative frames

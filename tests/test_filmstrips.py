@@ -128,3 +128,21 @@ def test_attribution_filmstrip_shows_the_map_on_one_scale():
         plt.close(fig)
     with pytest.raises(ValueError, match="attribution"):
         attribution_filmstrip(video, attr[:, :8])
+
+
+def test_a_long_clip_wraps_into_rows_that_fit_a_notebook():
+    """16 frames would make a 2000 px strip, shrunk to half in a notebook; wrapped, it stays readable."""
+    video = torch.full((16, 3, S, S), 0.5)
+    gt = torch.tensor([[2.0, 3.0, 14.0, 15.0]] * 16)
+    fig = policy_filmstrip(video, gt, torch.arange(16) % 3 > 0, CHOSEN, CHOSEN_IDX + 8, WEIGHTS, GLANCE_IDX * 2)
+    try:
+        width_px = fig.get_figwidth() * fig.dpi
+        assert width_px <= 900, width_px
+        frame_axes = fig.axes[:16]
+        rows = sorted({round(ax.get_position().y0, 3) for ax in frame_axes})
+        assert len(rows) == 2 and frame_axes[8].get_position().y0 < frame_axes[7].get_position().y0
+        assert set(drawn_boxes(fig, "chosen")) == {9, 12}
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert labels == ["true box", "true box, object hidden", "patch (focused frame)"]
+    finally:
+        plt.close(fig)

@@ -110,3 +110,35 @@ def test_mobilenet_v2_glance_cost_matches_the_paper() -> None:
 def test_resnet50_focus_cost_matches_the_paper(patch: int, published: float) -> None:
     macs = count_macs(resnet(50), torch.randn(1, 3, patch, patch))
     assert gmacs(macs) == pytest.approx(published, rel=1e-3)
+
+
+def test_tsm_resnet50_on_8_frames_costs_32_9_gmacs() -> None:
+    """TSM (Lin et al. 2019): a TSM ResNet-50 on 8 frames of 224² costs 33 GFLOPs (MACs), 8 x 4.11 = 32.9, the
+    same as 8 ResNet-50 frames: the shift is a memory move (0 MACs; issue 15, docs/design.md "The TSM variant").
+
+    Ours: convolutions 4.0872 + the 1000-class fc 0.0020 = 4.0892 GMACs per frame, 32.71 GMACs for 8 frames,
+    0.6% under 32.9. The whole difference is the batch norms, which the paper's count (and ours) leaves out
+    and the published 4.11 includes at 2 operations (a scale and a shift) per output element: 0.0222 GMACs
+    per frame, giving 4.1114 per frame and 32.89 for 8 frames."""
+    from adafocus.models.backbones import set_temporal_shift
+
+    frames = 8
+    net = resnet(50).eval()
+    x = torch.randn(frames, 3, 224, 224)
+    fc = 2048 * 1000  # TSM classifies every frame with the fc, then averages the logits
+    one = count_macs(net, x[:1]) + fc
+    assert set_temporal_shift(net, enabled=True, segments=frames) == 16  # every Bottleneck shifts
+    tsm = count_macs(net, x) + frames * fc
+    assert tsm == frames * one  # the shift costs nothing
+    assert gmacs(tsm) == pytest.approx(32.9, rel=0.01) and gmacs(one) == pytest.approx(4.11, rel=0.01)
+    bn_outputs: list[int] = []  # elements out of every batch norm, on one frame
+    hooks = [m.register_forward_hook(lambda m, i, o: bn_outputs.append(o.numel()))
+             for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    net.set_segments(1)
+    with torch.no_grad():
+        net(x[:1])
+    for h in hooks:
+        h.remove()
+    bn_elements = sum(bn_outputs)
+    assert gmacs(one + 2 * bn_elements) == pytest.approx(4.11, abs=0.0015)
+    assert gmacs(frames * (one + 2 * bn_elements)) == pytest.approx(32.9, abs=0.01)

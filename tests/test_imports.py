@@ -26,12 +26,12 @@ FLOORS: dict[str, int] = {
     # 1 -- data and models
     "adafocus.data": 1, "adafocus.models": 1,
     # 2 -- training, evaluation and costs (policy metrics: the box and frame scores evaluate reports)
-    "adafocus.train": 2, "adafocus.pretrain": 2, "adafocus.fit": 2, "adafocus.losses": 2, "adafocus.evaluate": 2, "adafocus.flops": 2,
+    "adafocus.train": 2, "adafocus.train_v1": 2, "adafocus.ppo": 2, "adafocus.pretrain": 2, "adafocus.pretrain_x3d": 2, "adafocus.fit": 2, "adafocus.losses": 2, "adafocus.evaluate": 2, "adafocus.flops": 2,
     "adafocus.analysis.policy_metrics": 2,
     # 3 -- analysis and the benchmark
-    "adafocus.analysis": 3, "adafocus.benchmark": 3,
-    # 4 -- pictures, and the notebooks' helpers (they draw)
-    "adafocus.viz": 4, "adafocus.figures": 4, "adafocus.notebook": 4,
+    "adafocus.analysis": 3, "adafocus.benchmark": 3, "adafocus.family": 3,
+    # 4 -- pictures
+    "adafocus.viz": 4, "adafocus.figures": 4, "adafocus.data.preview": 4,  # the preview draws (palette, filmstrip)
     # 5 -- entry points
     "adafocus.cli": 5, "adafocus.demo": 5, "adafocus.__main__": 5, "adafocus.notebook": 5,
 }

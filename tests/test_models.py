@@ -15,7 +15,8 @@ from adafocus.models.sampling import uniform_indices
 TINY = get_config("tiny")
 D = TINY.data
 EXPECTED_MODELS = {"uni_adafocus", "uni_adafocus_paper_head", "adafocus_v2", "full_frame", "lowres_full_frame",
-                   "glance_only", "random_patch", "center_patch", "oracle", "temporal_only", "exits_only"}
+                   "glance_only", "random_patch", "center_patch", "oracle", "temporal_only", "exits_only",
+                   "uni_adafocus_tsm", "uni_adafocus_tsn"}
 
 
 def _batch(b: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -33,6 +34,8 @@ def _batch(b: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def _expected_exits(m) -> int:
+    if type(m) is not UniAdaFocus:  # a family member with its own classifier (Uni-AdaFocus-TSM: glance, glance + focus)
+        return m.classifier.num_exits
     c = m.cfg
     if not c.exits:
         return 1

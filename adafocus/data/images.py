@@ -59,9 +59,10 @@ class ImageSet:
 
 def image_config(data: DataConfig, pretrain: PretrainConfig) -> DataConfig:
     """The generator settings of one image: a two-frame, always-visible, still clip of
-    ``pretrain.image_size``² whose first frame is kept (the generator needs T >= 2)."""
+    ``pretrain.image_size``² whose first frame is kept (the generator needs T >= 2). Its class is the digit
+    whatever ``data.motion`` says (a still image has no motion)."""
     return replace(data, num_frames=2, frame_size=pretrain.image_size, object_scale=pretrain.object_scale,
-                   informative_fraction=1.0, speed=0.0, num_train=0, num_val=0, num_test=0)
+                   informative_fraction=1.0, speed=0.0, num_train=0, num_val=0, num_test=0, motion="none")
 
 
 def image_set_key(cfg: Config) -> str:

@@ -1,7 +1,7 @@
 """Look at the synthetic benchmark: a filmstrip (PNG + SVG) and an mp4, ground-truth boxes drawn in.
 
 Boxes are solid in informative frames (the digit is visible) and dashed elsewhere (the digit is
-hidden, but the box still marks where it is).
+hidden, but the box still marks where it is), in the workbench's palette (:mod:`adafocus.viz.colors`).
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from matplotlib.patches import Rectangle
 from adafocus.checks import output_dir
 from adafocus.config import Config, DataConfig
 from adafocus.data.synthetic import ClipSet, SyntheticVideoDataset, generate_clips, split_labels
+from adafocus.viz import colors
 
-INFORMATIVE_COLOR = (0.2, 1.0, 0.2)  # box colour where mask is True
-HIDDEN_COLOR = (1.0, 0.55, 0.1)  # box colour where mask is False
 VIDEO_SCALE = 4  # nearest-neighbour upscaling of the mp4 frames
-DASH = 6  # dash length in mp4 pixels
 MAX_FILMSTRIP_FRAMES = 16  # longer clips show this many evenly spaced frames
+MAX_COLUMNS = 8  # frames per filmstrip row (a longer clip wraps): 8 x 1 in at 100 dpi fits a notebook
 FRAME_INCHES = 1.0  # width of one frame in a filmstrip figure
 
 
@@ -40,36 +39,43 @@ def _show_frame(ax, frame: np.ndarray, box: Sequence[float], shown: bool) -> Non
     """Draw one frame ``(H, W, C)`` uint8 and its box (solid if informative, dashed if not)."""
     ax.imshow(frame[..., 0] if frame.shape[-1] == 1 else frame, cmap="gray", vmin=0, vmax=255)
     x0, y0, x1, y1 = box
+    mark = colors.TRUTH if shown else colors.HIDDEN
     ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, linewidth=1.0,
-                           linestyle="-" if shown else "--",
-                           edgecolor=INFORMATIVE_COLOR if shown else HIDDEN_COLOR))
+                           linestyle=mark.mpl_linestyle, edgecolor=mark.hex, path_effects=colors.halo_effects(1.0)))
     ax.set_xticks([])
     ax.set_yticks([])
 
 
 def _frame_grid(rows: int, cols: int) -> tuple[Figure, np.ndarray]:
     """A figure of ``rows x cols`` square frames with room for row labels and column titles."""
-    width, height = FRAME_INCHES * cols + 0.5, 1.05 * FRAME_INCHES * rows + 0.3
+    width, height = FRAME_INCHES * cols + 0.5, 1.2 * FRAME_INCHES * rows + 0.45
     fig = Figure(figsize=(width, height), dpi=100)
     axes = fig.subplots(rows, cols, squeeze=False)
-    fig.subplots_adjust(left=0.45 / width, right=0.995, top=1 - 0.25 / height, bottom=0.01, wspace=0.04, hspace=0.06)
+    fig.subplots_adjust(left=0.45 / width, right=0.995, top=1 - 0.4 / height, bottom=0.01, wspace=0.04, hspace=0.2)
     return fig, axes
 
 
 def filmstrip_figure(data: SyntheticVideoDataset | ClipSet, indices: Sequence[int],
                      max_frames: int = MAX_FILMSTRIP_FRAMES) -> Figure:
-    """A grid of clips (rows) x frames (columns) with the ground-truth box drawn on every frame."""
+    """A grid of clips x frames with the ground-truth box drawn on every frame; a clip longer than
+    ``MAX_COLUMNS`` frames wraps into several rows (the figure stays about a notebook's width)."""
     clips = _as_clipset(data)
     T = clips.videos.shape[1]
     frames = np.unique(np.linspace(0, T - 1, min(T, max_frames)).round().astype(int))
-    fig, axes = _frame_grid(len(indices), len(frames))
+    cols = min(len(frames), MAX_COLUMNS)
+    chunks = -(-len(frames) // cols)  # rows per clip
+    fig, axes = _frame_grid(len(indices) * chunks, cols)
     for r, i in enumerate(indices):
         video = clips.videos[i].permute(0, 2, 3, 1).numpy()  # (T, H, W, C)
-        for c, t in enumerate(frames):
-            _show_frame(axes[r, c], video[t], clips.boxes[i, t].tolist(), bool(clips.mask[i, t]))
-            if r == 0:
-                axes[r, c].set_title(f"t={t}", fontsize=7)
-        axes[r, 0].set_ylabel(f"#{i}: class {int(clips.labels[i])}", fontsize=7)
+        for k, t in enumerate(frames):
+            ax = axes[r * chunks + k // cols, k % cols]
+            _show_frame(ax, video[t], clips.boxes[i, t].tolist(), bool(clips.mask[i, t]))
+            ax.set_title(f"t={t}", fontsize=7, pad=2)
+        for k in range(len(frames), chunks * cols):  # the last row's unused panels
+            axes[r * chunks + k // cols, k % cols].set_visible(False)
+        axes[r * chunks, 0].set_ylabel(f"#{i}: class {int(clips.labels[i])}", fontsize=7)
+    fig.legend(handles=colors.legend_handles(["truth", "hidden"], 1.0), loc="upper center", ncol=2, fontsize=7,
+               frameon=False)
     return fig
 
 
@@ -103,23 +109,12 @@ def save_filmstrip(data: SyntheticVideoDataset | ClipSet, indices: Sequence[int]
     return {"filmstrip_png": path_png, "filmstrip_svg": path_svg}
 
 
-def _draw_box(img: np.ndarray, box: Sequence[float], color: np.ndarray, dashed: bool) -> None:
-    """Draw a 1-pixel rectangle outline on ``img`` ``(H, W, 3)`` uint8 in place; box in img pixels."""
-    H, W = img.shape[:2]
-    x0, y0 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
-    x1, y1 = min(W - 1, int(round(box[2])) - 1), min(H - 1, int(round(box[3])) - 1)
-    xs, ys = np.arange(x0, x1 + 1), np.arange(y0, y1 + 1)
-    keep_x = (xs // DASH) % 2 == 0 if dashed else np.ones_like(xs, dtype=bool)
-    keep_y = (ys // DASH) % 2 == 0 if dashed else np.ones_like(ys, dtype=bool)
-    for y in (y0, y1):
-        img[y, xs[keep_x]] = color
-    for x in (x0, x1):
-        img[ys[keep_y], x] = color
-
-
 def preview_frames(clips: SyntheticVideoDataset | ClipSet, indices: Sequence[int],
                    scale: int = VIDEO_SCALE) -> np.ndarray:
-    """The clips side by side, upscaled, boxes drawn: uint8 ``(T, H', W', 3)`` with even ``H', W'``."""
+    """The clips side by side, upscaled, boxes drawn, over a band with the frame counter and the legend:
+    uint8 ``(T, H', W', 3)`` with even ``H', W'``."""
+    from adafocus.viz.explorers import draw_box
+
     clips = _as_clipset(clips)
     T, C, S = clips.videos.shape[1], clips.videos.shape[2], clips.videos.shape[-1]
     tiles = []
@@ -128,12 +123,13 @@ def preview_frames(clips: SyntheticVideoDataset | ClipSet, indices: Sequence[int
         video = np.repeat(np.repeat(video, scale, axis=1), scale, axis=2)
         video = np.ascontiguousarray(np.broadcast_to(video, video.shape[:3] + (3,)) if C == 1 else video)
         for t in range(T):
-            shown = bool(clips.mask[i, t])
-            color = np.array(INFORMATIVE_COLOR if shown else HIDDEN_COLOR) * 255
-            _draw_box(video[t], (clips.boxes[i, t] * scale).tolist(), color.astype(np.uint8), dashed=not shown)
+            mark = colors.TRUTH if bool(clips.mask[i, t]) else colors.HIDDEN
+            video[t] = draw_box(video[t], clips.boxes[i, t].tolist(), mark.rgb, scale, 1, mark.raster_dash(2),
+                                colors.HALO)
         tiles.append(video)
         tiles.append(np.zeros((T, S * scale, scale, 3), dtype=np.uint8))  # a thin black separator
     grid = np.concatenate(tiles[:-1], axis=2)
+    grid = np.stack([colors.with_legend(grid[t], ["truth", "hidden"], f"frame {t}/{T - 1}") for t in range(T)])
     pad_h, pad_w = grid.shape[1] % 2, grid.shape[2] % 2  # yuv420p needs even sides
     return np.pad(grid, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
 

@@ -45,7 +45,7 @@ import torch
 from tqdm.auto import tqdm
 
 from adafocus.checks import as_index
-from adafocus.config import Config, ConfigError, DataConfig
+from adafocus.config import Config, ConfigError, DataConfig, hashed_fields
 from adafocus.paths import atomic_torch_save, cache_dir
 
 SPLITS = ("train", "val", "test")
@@ -204,6 +204,24 @@ def _paths(rng: np.random.Generator, side: np.ndarray, S: int, speed: float) -> 
     return corner[0], corner[1]
 
 
+def _directed_path(rng: np.random.Generator, side: np.ndarray, S: int, speed: float) -> tuple[np.ndarray, np.ndarray]:
+    """Top-left corners ``x0, y0`` ``(1, T)`` of a glyph of sides ``side`` ``(1, T)`` moving *forwards*: in a
+    straight line at ``speed`` (jittered) pixels per frame, heading within 45 degrees of the +x axis (rightwards),
+    never touching an edge (no bounce, so the direction never flips). ``data.motion = "direction"``: the
+    backward classes are these clips played backwards (:func:`generate_clip`)."""
+    T = side.shape[1]
+    heading = rng.uniform(-np.pi / 4, np.pi / 4)
+    step = speed * rng.uniform(*RENDER.speed_jitter)
+    reach = _q(np.array([np.cos(heading), np.sin(heading)]) * step * (T - 1))  # (dx, dy) start to end
+    big = float(side.max())
+    lo = big / 2 - np.minimum(reach, 0)  # the first center's range keeps every center in [big/2, S - big/2]
+    hi = S - big / 2 - np.maximum(reach, 0)
+    start = lo + rng.uniform(0, 1, 2) * np.maximum(hi - lo, 0)
+    t = np.arange(T, dtype=np.float64)
+    corner = [_q(start[axis] + _q(reach[axis] / max(T - 1, 1)) * t - side[0] / 2)[None] for axis in (0, 1)]
+    return corner[0], corner[1]
+
+
 def _render_glyphs(templates: np.ndarray, x0: np.ndarray, y0: np.ndarray, side: np.ndarray,
                    S: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bilinear resampling of ``G`` templates ``(G, R, R)`` into a small window of each frame.
@@ -340,9 +358,13 @@ def generate_clip(cfg: DataConfig, rng: np.random.Generator, label: int, split: 
     frames = base[None, :, None, None] + np.float32(gain) * crops
 
     # the digit: size and path, a handwritten instance of the class, a bright colour
+    digit_class, backward = label_parts(cfg, label)
     side = _sizes(rng, cfg)[None]  # (1, T)
-    x0, y0 = _paths(rng, side, S, cfg.speed)  # (1, T) each
-    pool = np.flatnonzero((target == label) & (fold == SPLITS.index(split)))
+    if cfg.motion == "direction":  # forwards here; reversed in time at the end when backward
+        x0, y0 = _directed_path(rng, side, S, cfg.speed)
+    else:
+        x0, y0 = _paths(rng, side, S, cfg.speed)  # (1, T) each
+    pool = np.flatnonzero((target == digit_class) & (fold == SPLITS.index(split)))
     digit = templates[pool[rng.integers(len(pool))]]
     color = _hsv_color(rng, C, RENDER.object_saturation, RENDER.object_value)
 
@@ -400,7 +422,30 @@ def generate_clip(cfg: DataConfig, rng: np.random.Generator, label: int, split: 
             full[t, rows, cols] = 0.0
         out["object_alpha"] = full
         out["hidden_mode"] = mode  # (T,) int: -1 visible, 0 absent, 1 occluded, 2 faded
+    if backward:  # the same clip (the same random draws) played backwards: the same frames in reverse order
+        for key in ("video", "boxes", "mask", "object_alpha", "hidden_mode"):
+            if key in out:
+                out[key] = np.ascontiguousarray(out[key][::-1])
     return out
+
+
+def label_parts(cfg: DataConfig, label: int) -> tuple[int, bool]:
+    """``(digit, backward)`` of a label: the digit is the label itself unless ``cfg.motion == "direction"``,
+    where label ``2 * digit + backward`` means that digit moving forwards (rightwards) or backwards."""
+    if cfg.motion == "direction":
+        return int(label) // 2, bool(int(label) % 2)
+    return int(label), False
+
+
+def class_names(cfg: DataConfig | Config) -> list[str]:
+    """A name per class: the digit (``"7"``), or with ``motion="direction"`` the digit and its direction of
+    motion (``"3 →"`` forwards, ``"3 ←"`` backwards)."""
+    cfg = _as_data_config(cfg)
+    names = []
+    for k in range(cfg.num_classes):
+        digit, backward = label_parts(cfg, k)
+        names.append(f"{digit} {'←' if backward else '→'}" if cfg.motion == "direction" else str(digit))
+    return names
 
 
 # ----------------------------------------------------------------------------- splits
@@ -550,7 +595,7 @@ def generate_split(cfg: DataConfig, split: str, progress: bool = True, workers: 
 
 def data_hash(cfg: DataConfig) -> str:
     """Cache key: the config, the rendering constants and the generator version."""
-    blob = json.dumps({"config": dataclasses.asdict(_as_data_config(cfg)), "render": dataclasses.asdict(RENDER),
+    blob = json.dumps({"config": hashed_fields(_as_data_config(cfg)), "render": dataclasses.asdict(RENDER),
                        "version": GENERATOR_VERSION}, sort_keys=True, default=list).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
@@ -594,7 +639,7 @@ class SyntheticVideoDataset(torch.utils.data.Dataset):
 
     def __init__(self, clips: ClipSet, config: DataConfig, split: str) -> None:
         self.clips, self.config, self.split = clips, config, split
-        self.class_names = [str(k) for k in range(config.num_classes)]
+        self.class_names = class_names(config)
 
     def __len__(self) -> int:
         return len(self.clips)

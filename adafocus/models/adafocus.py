@@ -190,6 +190,16 @@ def _block_stride(block: nn.Module) -> int:
     return s
 
 
+def check_geometry(owner: str, cfg: ModelConfig, frame_size: int, num_frames: int, num_focus: int) -> None:
+    """A clear error when a size of ``cfg`` does not fit clips of ``num_frames`` frames of ``frame_size``²."""
+    for name, value, limit in (("patch_size", cfg.patch_size, frame_size), ("box_max", cfg.box_max, frame_size),
+                               ("glance_size", cfg.glance_size, frame_size), ("num_focus", num_focus, num_frames),
+                               ("glance_frames", cfg.glance_frames, num_frames)):
+        if value > limit:
+            raise ValueError(f"{owner}: model.{name} = {value} exceeds {limit} "
+                             f"(frames are {num_frames} x {frame_size}²)")
+
+
 class UniAdaFocus(nn.Module):
     """The whole model. ``cfg``: a :class:`ModelConfig`; clips have ``num_frames`` frames of ``frame_size``²."""
 
@@ -198,13 +208,7 @@ class UniAdaFocus(nn.Module):
         cfg.validate()
         self.cfg, self.frame_size, self.num_frames, self.channels = cfg, frame_size, num_frames, channels
         self.num_focus = cfg.num_focus if cfg.use_focus else 0
-        for name, value, limit in (("patch_size", cfg.patch_size, frame_size), ("box_max", cfg.box_max, frame_size),
-                                   ("glance_size", cfg.glance_size, frame_size),
-                                   ("num_focus", self.num_focus, num_frames),
-                                   ("glance_frames", cfg.glance_frames, num_frames)):
-            if value > limit:
-                raise ValueError(f"UniAdaFocus: model.{name} = {value} exceeds {limit} "
-                                 f"(frames are {num_frames} x {frame_size}²)")
+        check_geometry(type(self).__name__, cfg, frame_size, num_frames, self.num_focus)
         # the glance frames at test time (the center of each segment)
         self.register_buffer("glance_idx", uniform_indices(num_frames, cfg.glance_frames), persistent=False)
         n = cfg.num_classes
@@ -216,14 +220,7 @@ class UniAdaFocus(nn.Module):
             self.glance = Glance(cfg.glance_width, channels, cfg.glance_stride, cfg.glance_feature_dim)
             glance_dim = self.glance.feature_dim
             self.glance_head = nn.Linear(glance_dim, n)  # each glance frame alone (training signal)
-            side = self.glance.map_size(cfg.glance_size)
-            if cfg.spatial_policy:
-                self.spatial_policy = SpatialPolicy(glance_dim, cfg.policy_channels, (side, side), frame_size,
-                                                    cfg.box_min, cfg.box_max, cfg.square_boxes, cfg.location_head,
-                                                    separable=cfg.policy_separable)
-                self.spatial_head = nn.Linear(glance_dim, n)  # the spatial surrogate's classifier
-            if cfg.temporal_policy:
-                self.temporal_policy = TemporalPolicy(glance_dim, cfg.temporal_channels)
+            self.build_policies(glance_dim, self.glance.map_size(cfg.glance_size))
         if cfg.use_focus:
             self.focus = ResNet(cfg.focus_block, cfg.focus_layers, cfg.focus_widths, cfg.focus_stem_stride,
                                 channels, tsm=cfg.focus_tsm, tsm_segments=cfg.num_focus)
@@ -238,6 +235,18 @@ class UniAdaFocus(nn.Module):
         # the glance's resize to exactly half the size as a 2x2 average pool (patches.halve_frames: the same
         # values as bilinear there, faster): off in the model as trained; optimize_for_inference turns it on
         self.exact_downsample = False
+
+    def build_policies(self, glance_dim: int, map_side: int) -> None:
+        """The spatial policy and its surrogate head, the temporal policy: those ``self.cfg`` switches on, reading
+        glance features of ``glance_dim`` channels on ``map_side``² maps."""
+        cfg = self.cfg
+        if cfg.spatial_policy:
+            self.spatial_policy = SpatialPolicy(glance_dim, cfg.policy_channels, (map_side, map_side),
+                                                self.frame_size, cfg.box_min, cfg.box_max, cfg.square_boxes,
+                                                cfg.location_head, separable=cfg.policy_separable)
+            self.spatial_head = nn.Linear(glance_dim, cfg.num_classes)  # the spatial surrogate's classifier
+        if cfg.temporal_policy:
+            self.temporal_policy = TemporalPolicy(glance_dim, cfg.temporal_channels)
 
     # -- input checks ---------------------------------------------------------------------------
     def check_input(self, video: Tensor) -> None:

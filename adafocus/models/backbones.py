@@ -115,8 +115,30 @@ def _init_weights(module: nn.Module) -> None:
 # MobileNetV2: the glance network
 # ------------------------------------------------------------------------------------------------
 
-class InvertedResidual(nn.Module):
-    """1x1 expand (ReLU6) -> 3x3 depthwise (ReLU6) -> 1x1 linear projection, with a skip if shapes match."""
+class _ShiftMixin:
+    """Applies the temporal shift to a residual branch's input when enabled (see ResNet.set_segments and
+    :func:`set_temporal_shift`)."""
+
+    tsm_segments: int = 0
+    tsm_fold_div: int = 8
+    tsm: bool = False
+
+    def _maybe_shift(self, x: Tensor) -> Tensor:
+        if not self.tsm:
+            return x
+        if self.tsm_segments < 1:
+            raise ValueError(f"{type(self).__name__}(tsm=True): the number of frames per clip is unset; "
+                             "call model.set_segments(T) (ResNet) or set_temporal_shift(model, segments=T) "
+                             "before forward")
+        return temporal_shift(x, self.tsm_segments, self.tsm_fold_div)
+
+
+class InvertedResidual(_ShiftMixin, nn.Module):
+    """1x1 expand (ReLU6) -> 3x3 depthwise (ReLU6) -> 1x1 linear projection, with a skip if shapes match.
+
+    With a temporal shift (:func:`set_temporal_shift`) the blocks with a skip shift their residual branch's
+    input, as TSM does for MobileNetV2 (blocks without a skip are left as they are).
+    """
 
     def __init__(self, c_in: int, c_out: int, stride: int, expand_ratio: int) -> None:
         super().__init__()
@@ -132,7 +154,9 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv(x) if self.use_residual else self.conv(x)
+        if not self.use_residual:
+            return self.conv(x)
+        return x + self.conv(self._maybe_shift(x))
 
 
 class MobileNetV2(nn.Module):
@@ -207,20 +231,24 @@ def mobilenet_v2(width_mult: float = 1.0, **kwargs) -> MobileNetV2:
 # ResNet: the focus network
 # ------------------------------------------------------------------------------------------------
 
-class _ShiftMixin:
-    """Applies the temporal shift to a residual branch's input when enabled (see ResNet.set_segments)."""
-
-    tsm_segments: int = 0
-    tsm_fold_div: int = 8
-    tsm: bool = False
-
-    def _maybe_shift(self, x: Tensor) -> Tensor:
-        if not self.tsm:
-            return x
-        if self.tsm_segments < 1:
-            raise ValueError("ResNet(tsm=True): the number of frames per clip is unset; "
-                             "call model.set_segments(T) before forward")
-        return temporal_shift(x, self.tsm_segments, self.tsm_fold_div)
+def set_temporal_shift(module: nn.Module, enabled: bool | None = None, segments: int | None = None,
+                       fold_div: int | None = None) -> int:
+    """Switch the temporal shift of every shiftable block in ``module`` (ResNet blocks, MobileNetV2 inverted
+    residuals with a skip) on or off (``enabled``), and/or set ``segments``, the frames per clip in a batch
+    (``N = clips * T``, time-major within a clip), and ``fold_div`` (1/fold_div of the channels go each way).
+    ``None`` leaves a setting as it is. Returns how many blocks shift. The shift is a memory move: no
+    parameters, 0 MACs."""
+    count = 0
+    for m in module.modules():
+        if isinstance(m, (BasicBlock, Bottleneck)) or (isinstance(m, InvertedResidual) and m.use_residual):
+            if enabled is not None:
+                m.tsm = bool(enabled)
+            if segments is not None:
+                m.tsm_segments = int(segments)
+            if fold_div is not None:
+                m.tsm_fold_div = int(fold_div)
+            count += int(m.tsm)
+    return count
 
 
 class Shortcut(nn.Sequential):

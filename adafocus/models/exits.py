@@ -46,6 +46,10 @@ def _keep(g: GlanceOutput, index: Tensor) -> GlanceOutput:
 
 
 def _check_exiting_model(model: UniAdaFocus, thresholds: Tensor) -> None:
+    if not getattr(model, "step_by_step", True):  # e.g. Uni-AdaFocus-TSM: one answer from all K patches at once
+        raise ValueError(f"exiting_forward: {type(model).__name__} has no step-by-step early exit (its classifier "
+                         "answers once, from every glance frame and all K patches together); read its two exits "
+                         "(glance, glance + focus) from model(video).exit_logits instead")
     if not model.classifier.exits:
         raise ValueError("exiting_forward: the model was built without exits (model.exits=False)")
     if model.cfg.focus_tsm:

@@ -185,7 +185,7 @@ class _FusedInvertedResidual(_FusedResidualBlock, InvertedResidual):
             super().fuse()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._branch(x, x) if self.use_residual else self.conv(x)
+        return self._branch(self._maybe_shift(x), x) if self.use_residual else self.conv(x)
 
 
 _FUSED_BLOCK = {BasicBlock: _FusedBasicBlock, Bottleneck: _FusedBottleneck, InvertedResidual: _FusedInvertedResidual}
@@ -209,9 +209,10 @@ class _InplaceBottleneck(Bottleneck):
 
 class _InplaceInvertedResidual(InvertedResidual):
     def forward(self, x: Tensor) -> Tensor:
-        out = self.conv(x)
-        if self.use_residual:
-            out += x
+        if not self.use_residual:
+            return self.conv(x)
+        out = self.conv(self._maybe_shift(x))
+        out += x
         return out
 
 
@@ -268,6 +269,17 @@ class InferenceUniAdaFocus(UniAdaFocus):
         return super().train(False)
 
 
+_INFERENCE_CLASSES: dict[type, type] = {UniAdaFocus: InferenceUniAdaFocus}
+
+
+def inference_class(cls: type) -> type:
+    """The eval-only class of a copy of a ``cls`` model: :class:`InferenceUniAdaFocus`, or for a family member that
+    subclasses :class:`UniAdaFocus` (e.g. AdaFocus V1) a subclass of both, so the copy keeps that model's methods."""
+    if cls not in _INFERENCE_CLASSES:
+        _INFERENCE_CLASSES[cls] = type(f"Inference{cls.__name__}", (InferenceUniAdaFocus, cls), {})
+    return _INFERENCE_CLASSES[cls]
+
+
 def optimize_for_inference(model: UniAdaFocus, fold_bn: bool = True, exact_downsample: bool = True,
                            inplace_residual: bool = True, fused_exits: bool = True,
                            packed_convs: bool = True) -> InferenceUniAdaFocus:
@@ -295,8 +307,8 @@ def optimize_for_inference(model: UniAdaFocus, fold_bn: bool = True, exact_downs
         for m in out.modules():
             if type(m) in _INPLACE:
                 m.__class__ = _INPLACE[type(m)]
-    if fused_exits and out.classifier.exits:
+    if fused_exits and isinstance(out.classifier, ExitClassifier) and out.classifier.exits:
         out.classifier.__class__ = _FusedExitClassifier
         out.classifier.fuse()
-    out.__class__ = InferenceUniAdaFocus
+    out.__class__ = inference_class(type(model))
     return out

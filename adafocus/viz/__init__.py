@@ -1,5 +1,8 @@
 """Pictures of what the networks do: matplotlib figures, plotly figures and ipywidgets explorers.
 
+- :mod:`adafocus.viz.colors` -- the one colour language of every box (truth, hidden object, patch at a
+  focused frame, interpolated policy box): colours, line styles, halos and legends for HTML,
+  matplotlib, plotly and animation frames.
 - :mod:`adafocus.viz.plots` -- result figures (accuracy vs MACs, learning curves), PNG/SVG/HTML savers.
 - :mod:`adafocus.viz.explorers` -- interactive clip, budget and comparison explorers for notebooks
   (one call each, e.g. ``clip_explorer(ds)``), built on pure ``inputs -> RGB array`` renderers.

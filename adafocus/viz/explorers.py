@@ -40,8 +40,8 @@ import torch
 from PIL import Image
 
 from adafocus.analysis.early_exit import exit_steps
-
-RGB = tuple[int, int, int]
+from adafocus.viz import colors
+from adafocus.viz.colors import MARKS, RGB, Mark, legend_html
 PredictFn = Callable[[torch.Tensor], Any]  # video (1, T, C, H, W) -> model output
 BudgetRunFn = Callable[[Any, torch.Tensor, int, int], Any]  # (model, video, P, K) -> model output
 CostFn = Callable[[int, int], float]  # (P, K) -> MACs of a run with K focus patches of P x P (K = 0: glance only)
@@ -49,10 +49,14 @@ CostFn = Callable[[int, int], float]  # (P, K) -> MACs of a run with K focus pat
 
 @dataclass(frozen=True)
 class ExplorerStyle:
-    """Sizes and colours of everything the explorers draw."""
+    """Sizes and colours of everything the explorers draw (the colours are :mod:`adafocus.viz.colors`'s)."""
 
     display_size: int = 320  # the frame is upscaled (nearest) by an integer factor to at least this side
     thumb_size: int = 40  # side of one thumbnail in the strip
+    strip_columns: int = 8  # thumbnails per row of the strip (longer clips wrap into rows)
+    caption_min_px: int = 230  # the caption beside the frame; narrower output areas put it underneath
+    panel_basis_px: int = 580  # a panel's width before it grows: comparison panels sit side by side where the
+    # output area holds two of them, and stack where it does not
     line_width: int = 2  # box outline in display pixels (thumbnails use 1)
     bar_height: int = 5  # the strip's mask and chosen-frame bars
     gap: int = 2  # space around each thumbnail; the current frame's border
@@ -61,16 +65,16 @@ class ExplorerStyle:
     play_interval_ms: int = 250  # Play widget: milliseconds per frame
     text_padding: str = "0 0 0 12px"  # CSS padding of the captions next to the images
     max_cached: int = 64  # model outputs kept per explorer (clip, P, K)
-    gt_color: RGB = (40, 220, 40)  # green: the ground-truth box
-    policy_color: RGB = (255, 200, 0)  # amber: the policy's box between chosen frames (interpolated)
-    chosen_color: RGB = (255, 40, 200)  # magenta: the patch box at a frame the model chose
-    informative_color: RGB = (40, 220, 40)
-    uninformative_color: RGB = (90, 90, 90)
-    current_color: RGB = (255, 255, 255)
-    background: RGB = (24, 24, 24)
-    glance_color: RGB = (80, 150, 255)  # exit chart: glance steps
-    focus_color: RGB = (255, 150, 40)  # exit chart: focus steps
-    threshold_color: RGB = (230, 40, 40)
+    gt_color: RGB = colors.TRUTH.rgb  # the ground-truth box (dashed where the object is hidden)
+    policy_color: RGB = colors.INTERPOLATED.rgb  # the policy's box between chosen frames (interpolated)
+    chosen_color: RGB = colors.FOCUSED.rgb  # the patch box at a frame the model chose; chosen-frame bar
+    informative_color: RGB = colors.VISIBLE_RGB  # strip: top bar of frames where the object is visible
+    uninformative_color: RGB = colors.HIDDEN_RGB
+    current_color: RGB = (200, 200, 200)  # strip: border of the current frame
+    background: RGB = colors.DARK_BACKGROUND
+    glance_color: RGB = colors.GLANCE_RGB  # exit chart: glance steps
+    focus_color: RGB = colors.FOCUS_RGB  # exit chart: focus steps
+    threshold_color: RGB = colors.THRESHOLD_RGB
 
 
 STYLE = ExplorerStyle()
@@ -103,56 +107,88 @@ def display_scale(frame_side: int, style: ExplorerStyle = STYLE) -> int:
     return max(1, math.ceil(style.display_size / frame_side))
 
 
-def draw_box(img: np.ndarray, box: Sequence[float], color: RGB, scale: float = 1.0, width: int = 1) -> np.ndarray:
-    """A copy of ``img (H, W, 3)`` with the outline of ``box`` (frame pixels, times ``scale``) drawn inside it.
+def outline_mask(shape: tuple[int, int], box: Sequence[float], scale: float = 1.0, width: int = 1,
+                 dash: tuple[int, int] | None = None) -> np.ndarray:
+    """Boolean ``(H, W)``: the outline of ``box`` (frame pixels, times ``scale``) inside the box.
 
     The outline covers display rows ``round(y0 * scale) .. round(y1 * scale) - 1`` and the same for
-    columns, ``width`` pixels thick; a box partly outside the image is clipped to it.
+    columns, ``width`` pixels thick; a box partly outside the image is clipped to it. ``dash = (on,
+    off)`` pixels breaks each side into dashes that start at its first corner.
     """
-    out = img.copy()
-    H, W = out.shape[:2]
+    H, W = shape
+    mask = np.zeros((H, W), dtype=bool)
     x0, y0, x1, y1 = (int(round(float(v) * scale)) for v in box)
     x0, x1 = max(0, min(x0, W)), max(0, min(x1, W))
     y0, y1 = max(0, min(y0, H)), max(0, min(y1, H))
     if x1 <= x0 or y1 <= y0:
-        return out
+        return mask
     w = max(1, min(width, (x1 - x0) // 2, (y1 - y0) // 2)) if min(x1 - x0, y1 - y0) > 1 else 1
-    out[y0:y0 + w, x0:x1] = color  # top
-    out[y1 - w:y1, x0:x1] = color  # bottom
-    out[y0:y1, x0:x0 + w] = color  # left
-    out[y0:y1, x1 - w:x1] = color  # right
+    cols, rows = np.ones(x1 - x0, bool), np.ones(y1 - y0, bool)
+    if dash is not None:
+        cols, rows = (np.arange(x1 - x0) % sum(dash)) < dash[0], (np.arange(y1 - y0) % sum(dash)) < dash[0]
+    mask[y0:y0 + w, x0:x1] |= cols  # top
+    mask[y1 - w:y1, x0:x1] |= cols  # bottom
+    mask[y0:y1, x0:x0 + w] |= rows[:, None]  # left
+    mask[y0:y1, x1 - w:x1] |= rows[:, None]  # right
+    return mask
+
+
+def draw_box(img: np.ndarray, box: Sequence[float], color: RGB, scale: float = 1.0, width: int = 1,
+             dash: tuple[int, int] | None = None, halo: RGB | None = None) -> np.ndarray:
+    """A copy of ``img (H, W, 3)`` with the outline of ``box`` drawn in ``color`` (see :func:`outline_mask`),
+    ringed one pixel wide in ``halo`` (inside and outside) when given."""
+    out = img.copy()
+    mask = outline_mask(out.shape[:2], box, scale, width, dash)
+    if halo is not None:
+        out[colors._dilate(mask) & ~mask] = halo
+    out[mask] = color
     return out
 
 
-def render_frame(frame: torch.Tensor | np.ndarray, boxes: Sequence[tuple[Sequence[float], RGB]] = (),
+BoxStyle = RGB | Mark  # a plain colour (solid, no halo) or a mark of the palette
+
+
+def render_frame(frame: torch.Tensor | np.ndarray, boxes: Sequence[tuple[Sequence[float], BoxStyle]] = (),
                  scale: float = 1.0, line_width: int = 1) -> np.ndarray:
-    """A frame ``(C, H, W)`` upscaled by ``scale`` with box outlines drawn in order: ``(H*s, W*s, 3)`` uint8."""
+    """A frame ``(C, H, W)`` upscaled by ``scale`` with box outlines drawn in order: ``(H*s, W*s, 3)`` uint8.
+
+    Each box comes with an RGB colour (a solid line) or a :class:`~adafocus.viz.colors.Mark` (its colour,
+    line style and width, with the black halo)."""
     img = to_rgb(frame)
     H, W = img.shape[:2]
     img = resize_nearest(img, max(1, round(H * scale)), max(1, round(W * scale)))
-    for box, color in boxes:
-        img = draw_box(img, box, color, scale, line_width)
+    for box, how in boxes:
+        if isinstance(how, Mark):
+            w = max(1, round(line_width * how.width))
+            img = draw_box(img, box, how.rgb, scale, w, how.raster_dash(w), colors.HALO)
+        else:
+            img = draw_box(img, box, how, scale, line_width)
     return img
 
 
 def render_strip(video: torch.Tensor | np.ndarray, current: int, mask: Sequence[bool] | None = None,
-                 chosen: Sequence[int] = (), frame_boxes: Sequence[Sequence[tuple[Sequence[float], RGB]]] | None = None,
+                 chosen: Sequence[int] = (),
+                 frame_boxes: Sequence[Sequence[tuple[Sequence[float], BoxStyle]]] | None = None,
                  style: ExplorerStyle = STYLE) -> np.ndarray:
-    """Thumbnails of all ``T`` frames of ``video (T, C, H, W)`` in a row: the patch trajectory at a glance.
+    """Thumbnails of all ``T`` frames of ``video (T, C, H, W)``: the patch trajectory at a glance.
 
     Above each thumbnail a bar shows ``mask[t]`` (informative or not), below it a bar marks the
     frames in ``chosen``; the ``current`` frame gets a border. ``frame_boxes[t]`` are the boxes
-    drawn on thumbnail ``t``. Returns ``(height, T * column, 3)`` uint8.
+    drawn on thumbnail ``t``. At most ``style.strip_columns`` thumbnails per row (longer clips wrap,
+    so the strip never needs shrinking). Returns ``(rows * column height, columns * column width, 3)``.
     """
     T, side = video.shape[0], style.thumb_size
     g, bar = style.gap, style.bar_height
     col_w, col_h = side + 2 * g, 4 * g + 2 * bar + side
+    cols = max(1, min(T, style.strip_columns))
+    rows = math.ceil(T / cols)
     scale = side / max(video.shape[-2:])
-    strip = np.empty((col_h, T * col_w, 3), dtype=np.uint8)
+    strip = np.empty((rows * col_h, cols * col_w, 3), dtype=np.uint8)
     strip[:] = style.background
     chosen_set = {int(k) for k in chosen}
     for t in range(T):
-        c = strip[:, t * col_w:(t + 1) * col_w]
+        r, q = divmod(t, cols)
+        c = strip[r * col_h:(r + 1) * col_h, q * col_w:(q + 1) * col_w]
         if t == current:
             c[:] = style.current_color
             c[g:-g, g:-g] = style.background
@@ -320,16 +356,23 @@ class _Cache(OrderedDict):
 # ----------------------------------------------------------------------------- clip and compare explorers
 
 
-def _legend(style: ExplorerStyle, with_model: bool) -> str:
-    def swatch(color: RGB, text: str) -> str:
-        return (f'<span style="display:inline-block;width:10px;height:10px;background:rgb{color};'
-                f'margin:0 4px 0 10px"></span>{text}')
+def _px(n: int) -> str:
+    return f"{int(n)}px"
 
-    items = [swatch(style.gt_color, "ground truth")]
-    if with_model:
-        items += [swatch(style.chosen_color, "patch (chosen frame)"),
-                  swatch(style.policy_color, "policy box (interpolated)")]
-    return "".join(items)
+
+def fixed_image(width: int, height: int) -> widgets.Image:
+    """An image widget shown at exactly ``width x height`` CSS pixels: never stretched by its row, never
+    squeezed (``object-fit: contain`` keeps the aspect ratio should a theme resize it anyway)."""
+    return widgets.Image(format="png", layout=widgets.Layout(
+        width=_px(width), height=_px(height), min_width=_px(width), object_fit="contain", flex="0 0 auto",
+        align_self="flex-start"))
+
+
+def _resize(image: widgets.Image, img: np.ndarray) -> None:
+    """Fix ``image``'s shown size to the pixels of ``img`` (changes only when the clip's size does)."""
+    h, w = img.shape[:2]
+    if image.layout.width != _px(w) or image.layout.height != _px(h):
+        image.layout.width, image.layout.min_width, image.layout.height = _px(w), _px(w), _px(h)
 
 
 def _class_name(dataset: Any, k: int) -> str:
@@ -343,13 +386,18 @@ class ClipPanel(widgets.VBox):
     def __init__(self, dataset: Any, predict_fn: PredictFn | None, title: str = "",
                  style: ExplorerStyle = STYLE) -> None:
         self.dataset, self.predict_fn, self.title, self.style = dataset, predict_fn, title, style
-        self.image = widgets.Image(format="png")
-        self.strip = widgets.Image(format="png")
-        self.info = widgets.HTML(layout=widgets.Layout(padding=style.text_padding))
+        self.image = fixed_image(style.display_size, style.display_size)
+        self.strip = fixed_image(style.thumb_size, style.thumb_size)
+        self.info = widgets.HTML(layout=widgets.Layout(padding=style.text_padding, flex=f"1 1 {style.caption_min_px}px",
+                                                       min_width=_px(style.caption_min_px)))
         self.last_render: dict[str, Any] = {}
         self._cache = _Cache(style.max_cached)
         header = [widgets.HTML(f"<b>{html.escape(title)}</b>")] if title else []
-        super().__init__(header + [widgets.HBox([self.image, self.info]), self.strip])
+        # the caption wraps under the frame when the row is too narrow for both
+        body = widgets.HBox([self.image, self.info], layout=widgets.Layout(flex_flow="row wrap",
+                                                                           align_items="flex-start"))
+        super().__init__(header + [body, self.strip],
+                         layout=widgets.Layout(flex=f"1 1 {style.panel_basis_px}px", margin="0 16px 8px 0"))
 
     def prediction(self, i: int, video: torch.Tensor) -> ClipPrediction | None:
         if self.predict_fn is None:
@@ -364,28 +412,41 @@ class ClipPanel(widgets.VBox):
         pred = self.prediction(i, video)
         s = self.style
 
-        def boxes_of(k: int) -> list[tuple[np.ndarray, RGB]]:
-            drawn = [] if gt is None else [(gt[k], s.gt_color)]
+        def boxes_of(k: int) -> list[tuple[np.ndarray, str]]:
+            """``(box, mark key)`` on frame ``k``: the truth, then the patch (a focused frame) or the
+            interpolated policy box (any other frame)."""
+            drawn = []
+            if gt is not None:
+                drawn.append((gt[k], "truth" if mask is None or mask[k] else "hidden"))
             if pred is not None:
                 chosen, policy = pred.boxes_at(k)
-                drawn += [] if policy is None else [(policy, s.policy_color)]
-                drawn += [] if chosen is None else [(chosen, s.chosen_color)]
+                if chosen is not None:
+                    drawn.append((chosen, "focused"))
+                elif policy is not None:
+                    drawn.append((policy, "interpolated"))
             return drawn
 
-        drawn = boxes_of(t)
-        frame = render_frame(video[t], drawn, display_scale(max(video.shape[-2:]), s), s.line_width)
+        every = [boxes_of(k) for k in range(len(video))]
+        marked = lambda boxes: [(b, MARKS[key]) for b, key in boxes]  # noqa: E731
+        frame = render_frame(video[t], marked(every[t]), display_scale(max(video.shape[-2:]), s), s.line_width)
         chosen = [] if pred is None or pred.frame_idx is None else sorted(int(k) for k in pred.frame_idx)
         strip = render_strip(video, t, None if mask is None else mask.astype(bool), chosen,
-                             [boxes_of(k) for k in range(len(video))], s)
-        text = self._caption(i, t, int(item["label"]), mask, chosen, pred)
+                             [marked(b) for b in every], s)
+        shown = {key for boxes in every for _, key in boxes}  # the legend lists only what this clip draws
+        keys = [k for k in MARKS if k in shown]
+        text = self._caption(i, t, int(item["label"]), mask, chosen, pred, keys)
         png = encode_png(frame)
+        _resize(self.image, frame)
+        _resize(self.strip, strip)
         self.image.value, self.strip.value, self.info.value = png, encode_png(strip), text
-        self.last_render = {"clip": i, "frame_index": t, "frame": frame, "strip": strip, "png": png,
-                            "text": text, "boxes": [(tuple(map(float, b)), c) for b, c in drawn]}
+        self.last_render = {"clip": i, "frame_index": t, "frame": frame, "strip": strip, "png": png, "text": text,
+                            "legend": keys,
+                            "boxes": [(tuple(map(float, b)), MARKS[key].rgb) for b, key in every[t]],
+                            "marks": [key for _, key in every[t]]}
         return self.last_render
 
     def _caption(self, i: int, t: int, label: int, mask: np.ndarray | None, chosen: list[int],
-                 pred: ClipPrediction | None) -> str:
+                 pred: ClipPrediction | None, legend: Sequence[str]) -> str:
         lines = [f"clip {i}, frame {t}", f"label: <b>{_class_name(self.dataset, label)}</b>"]
         if mask is not None:
             state = "object visible" if mask[t] else "object hidden"
@@ -397,7 +458,9 @@ class ClipPanel(widgets.VBox):
         if chosen:
             hits = "" if mask is None else f", {sum(bool(mask[k]) for k in chosen)} informative"
             lines.append(f"chosen frames: {chosen}{hits}")
-        return "<br>".join(lines) + "<br>" + _legend(self.style, pred is not None)
+        bars = [(self.style.informative_color, "object visible (top bar)")] if mask is not None else []
+        bars += [(self.style.chosen_color, "focused frame (bottom bar)")] if chosen else []
+        return "<br>".join(lines) + legend_html(legend, bars)
 
 
 def _clip_controls(dataset: Any, style: ExplorerStyle) -> tuple[widgets.IntSlider, widgets.IntSlider, widgets.Play]:
@@ -419,8 +482,12 @@ class ClipExplorer(widgets.VBox):
         self.panels = {name: ClipPanel(dataset, fn, name, style) for name, fn in predict_fns.items()}
         self.clip_slider.observe(self._on_change, names="value")
         self.frame_slider.observe(self._on_change, names="value")
-        controls = widgets.HBox([self.clip_slider, self.play, self.frame_slider])
-        super().__init__([controls, widgets.HBox(list(self.panels.values()))])
+        controls = widgets.HBox([self.clip_slider, self.play, self.frame_slider],
+                                layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        # side by side where the output area is wide enough, stacked where it is not
+        panels = widgets.HBox(list(self.panels.values()), layout=widgets.Layout(flex_flow="row wrap",
+                                                                                align_items="flex-start"))
+        super().__init__([controls, panels])
         self.update()
 
     def _on_change(self, _change: dict) -> None:
@@ -504,17 +571,20 @@ class BudgetExplorer(widgets.VBox):
                                                 description="frames K", continuous_update=False)
         self.threshold_slider = widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.01,
                                                     description="exit at conf", readout_format=".2f")
-        self.chart = widgets.Image(format="png")
-        self.strip = widgets.Image(format="png")
+        self.chart = fixed_image(style.chart_bar_width, style.chart_height)
+        self.strip = fixed_image(style.thumb_size, style.thumb_size)
         self.info = widgets.HTML(layout=widgets.Layout(padding=style.text_padding))
         self.last_render: dict[str, Any] = {}
         self._cache = _Cache(style.max_cached)
         for w in (self.clip_slider, self.patch_slider, self.k_slider, self.threshold_slider):
             w.observe(self._on_change, names="value")
-        note = widgets.HTML("<small>exit threshold 1.00 = no early exit; bars: confidence (max softmax) at "
-                            "each exit, blue = glance steps, orange = focus steps, dimmed = never computed</small>")
+        note = widgets.HTML("<small>exit threshold 1.00 = no early exit; bars: confidence (max softmax) at each "
+                            "exit, dimmed = never computed</small>" +
+                            legend_html([], [(style.glance_color, "glance step"), (style.focus_color, "focus step"),
+                                             (style.threshold_color, "threshold")]))
         controls = widgets.VBox([self.clip_slider, self.patch_slider, self.k_slider, self.threshold_slider])
-        super().__init__([widgets.HBox([controls, self.info]), self.chart, note, self.strip])
+        top = widgets.HBox([controls, self.info], layout=widgets.Layout(flex_flow="row wrap"))
+        super().__init__([top, self.chart, note, self.strip])
         self.update()
 
     def _on_change(self, _change: dict) -> None:
@@ -547,6 +617,8 @@ class BudgetExplorer(widgets.VBox):
             f"MACs: <b>{format_macs(macs)}</b> (all {S} steps: {format_macs(full)}, "
             f"saved {100 * (1 - macs / full) if full > 0 else 0:.0f}%)",
             f"P = {P}, K = {K}, chosen frames {chosen}"])
+        _resize(self.chart, chart)
+        _resize(self.strip, strip)
         self.chart.value, self.strip.value, self.info.value = encode_png(chart), encode_png(strip), text
         self.last_render = {"clip": i, "patch_size": P, "num_focus": K, "threshold": tau, "exit_step": step,
                             "prediction": y, "confidence": conf, "macs": macs, "full_macs": full,

@@ -12,11 +12,14 @@ Frames are drawn with ``extent=(0, W, H, 0)``, so axes data coordinates are cont
 coordinates (pixel ``i`` covers ``[i, i + 1)``) and a box ``(x0, y0, x1, y1)`` is drawn exactly
 where it lies. Every box is a :class:`matplotlib.patches.Rectangle` with a ``gid`` of the form
 ``"<kind>-<frame>"`` (kinds: ``gt``, ``chosen``); :func:`drawn_boxes` reads them back.
-Colours match the ipywidgets explorers (:data:`adafocus.viz.explorers.STYLE`).
+Colours and line styles are the workbench's palette (:mod:`adafocus.viz.colors`). Long clips wrap
+into rows of at most ``style.max_columns`` frames, so a filmstrip keeps its size (and its labels
+stay readable) in a notebook's output area.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -26,29 +29,27 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from adafocus.viz.explorers import STYLE as EXPLORER_STYLE
+from adafocus.viz import colors
+from adafocus.viz.colors import hex_color
 from adafocus.viz.explorers import to_rgb
 
 ArrayLike = torch.Tensor | np.ndarray | Sequence
 
 
-def hex_color(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
-
-
 @dataclass(frozen=True)
 class FilmstripStyle:
-    """Sizes and colours of the filmstrips."""
+    """Sizes and colours of the filmstrips (the colours are :mod:`adafocus.viz.colors`'s)."""
 
-    frame_inches: float = 1.25  # side of one frame panel
+    frame_inches: float = 1.0  # side of one frame panel
+    max_columns: int = 8  # frames per row: 8 x 1 in x 100 dpi + margins = 850 px, a notebook's output width
     bar_inches: float = 1.0  # height of the bar chart under the strip
     dpi: int = 100
     line_width: float = 1.6  # box outlines, points
-    gt_color: str = hex_color(EXPLORER_STYLE.gt_color)
-    chosen_color: str = hex_color(EXPLORER_STYLE.chosen_color)
-    weight_color: str = hex_color(EXPLORER_STYLE.glance_color)
-    informative_shade: str = "#d8f5d8"  # background of informative frames in the bar chart
-    hidden_linestyle: str = "--"  # the true box where the object is not visible
+    gt_color: str = colors.TRUTH.hex
+    chosen_color: str = colors.FOCUSED.hex
+    weight_color: str = hex_color(colors.GLANCE_RGB)
+    informative_shade: str = colors.VISIBLE_SHADE  # background of informative frames in the bar chart
+    hidden_linestyle: str = colors.HIDDEN.mpl_linestyle  # the true box where the object is not visible
     cmap: str = "inferno"
     overlay_alpha: float = 0.6  # attribution over the (greyed) frame
     title_size: float = 8.0
@@ -78,8 +79,10 @@ def _check_shape(x: np.ndarray | None, shape: tuple[int, ...], name: str, fn: st
         raise ValueError(f"{fn}: {name} must have shape {shape}, got {x.shape}")
 
 
-def _frame_axes(fig: Figure, gs, row: int, T: int) -> list[plt.Axes]:
-    axes = [fig.add_subplot(gs[row, t]) for t in range(T)]
+def _frame_axes(fig: Figure, gs, row: int, T: int, frame_rows: int, style: FilmstripStyle) -> list[plt.Axes]:
+    """Axes for the ``T`` frames of frame row ``row`` (of ``frame_rows`` per chunk of ``max_columns`` frames)."""
+    cols = _columns(T, style)
+    axes = [fig.add_subplot(gs[(t // cols) * frame_rows + row, t % cols]) for t in range(T)]
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -99,7 +102,8 @@ def _box(ax: plt.Axes, box: np.ndarray, color: str, gid: str, style: FilmstripSt
          zorder: float = 3) -> None:
     x0, y0, x1, y1 = (float(v) for v in box)
     ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color, linewidth=style.line_width,
-                           linestyle=linestyle, gid=gid, zorder=zorder))
+                           linestyle=linestyle, gid=gid, zorder=zorder,
+                           path_effects=colors.halo_effects(style.line_width)))
 
 
 def _draw_frame_boxes(ax: plt.Axes, t: int, gt_boxes: np.ndarray | None, gt_mask: np.ndarray | None,
@@ -127,9 +131,9 @@ def _chosen_map(chosen_boxes: np.ndarray | None, frame_idx: np.ndarray | None, T
     return {int(t): chosen_boxes[k] for k, t in enumerate(idx)}
 
 
-def _bar_axes(fig: Figure, gs, row: int, T: int, gt_mask: np.ndarray | None, chosen: dict[int, np.ndarray],
+def _bar_axes(fig: Figure, gs, T: int, gt_mask: np.ndarray | None, chosen: dict[int, np.ndarray],
               style: FilmstripStyle) -> plt.Axes:
-    ax = fig.add_subplot(gs[row, :])
+    ax = fig.add_subplot(gs[-1, :])  # the last row, under every frame
     ax.set_xlim(-0.5, T - 0.5)  # frame t's column is centered on x = t
     ax.set_xticks(range(T))
     ax.tick_params(labelsize=style.title_size)
@@ -138,15 +142,37 @@ def _bar_axes(fig: Figure, gs, row: int, T: int, gt_mask: np.ndarray | None, cho
             ax.axvspan(t - 0.5, t + 0.5, color=style.informative_shade, zorder=0, lw=0)
     for t in chosen:
         ax.axvline(t, color=style.chosen_color, linewidth=style.line_width, linestyle=":", zorder=3)
-    ax.set_xlabel("frame (shaded: object visible; magenta: focused)", fontsize=style.title_size)
+    ax.set_xlabel(f"frame (shaded: object visible; {colors.FOCUSED.color_name} dotted line: focused)",
+                  fontsize=style.title_size)
     return ax
 
 
+def _columns(T: int, style: FilmstripStyle) -> int:
+    return max(1, min(T, style.max_columns))
+
+
 def _figure(T: int, frame_rows: int, style: FilmstripStyle) -> tuple[Figure, object]:
-    heights = [style.frame_inches] * frame_rows + [style.bar_inches]
-    fig = plt.figure(figsize=(T * style.frame_inches, sum(heights) + 0.6), dpi=style.dpi)
-    gs = fig.add_gridspec(frame_rows + 1, T, height_ratios=heights, hspace=0.15, wspace=0.04)
+    """A figure with ``frame_rows`` rows of frames per chunk of ``max_columns`` frames, then the bar chart."""
+    cols = _columns(T, style)
+    chunks = math.ceil(T / cols)
+    heights = [style.frame_inches] * (frame_rows * chunks) + [style.bar_inches]
+    height = sum(heights) * 1.25 + 1.3  # room for the title, the legend and the x label
+    fig = plt.figure(figsize=(cols * style.frame_inches + 0.4, height), dpi=style.dpi)
+    gs = fig.add_gridspec(frame_rows * chunks + 1, cols, height_ratios=heights, hspace=0.3, wspace=0.04,
+                          top=1 - 0.85 / height, bottom=0.5 / height, left=0.4 / fig.get_figwidth(), right=0.98)
     return fig, gs
+
+
+def _key(fig: Figure, gt: np.ndarray | None, mask: np.ndarray | None, chosen: dict, style: FilmstripStyle) -> None:
+    """The legend of the boxes drawn, under the title."""
+    keys = []
+    if gt is not None:
+        keys += ["truth"] if mask is None or mask.any() else []
+        keys += ["hidden"] if mask is not None and not mask.all() else []
+    keys += ["focused"] if chosen else []
+    if keys:
+        fig.legend(handles=colors.legend_handles(keys, style.line_width), loc="upper center", ncol=len(keys),
+                   fontsize=style.title_size, frameon=False, bbox_to_anchor=(0.5, 1 - 0.3 / fig.get_figheight()))
 
 
 def policy_filmstrip(video: ArrayLike, gt_boxes: ArrayLike | None = None, gt_mask: ArrayLike | None = None,
@@ -172,17 +198,18 @@ def policy_filmstrip(video: ArrayLike, gt_boxes: ArrayLike | None = None, gt_mas
                              f"{weights.shape} and {None if gidx is None else gidx.shape}")
 
     fig, gs = _figure(T, 1, style)
-    for t, ax in enumerate(_frame_axes(fig, gs, 0, T)):
+    for t, ax in enumerate(_frame_axes(fig, gs, 0, T, 1, style)):
         _show(ax, v[t], H, W)
         _draw_frame_boxes(ax, t, gt, mask, chosen, style)
         ax.set_title(f"t={t}", fontsize=style.title_size, color=style.chosen_color if t in chosen else "black")
-    bars = _bar_axes(fig, gs, 1, T, mask, chosen, style)
+    bars = _bar_axes(fig, gs, T, mask, chosen, style)
     if weights is not None:
         bars.bar(gidx, weights, width=0.6, color=style.weight_color, zorder=2, gid="temporal-weights")
         bars.set_ylim(0, max(float(weights.max()) * 1.15, 1e-6))
     bars.set_ylabel("w", fontsize=style.title_size)
     if title:
         fig.suptitle(title, fontsize=style.title_size + 2)
+    _key(fig, gt, mask, chosen, style)
     return fig
 
 
@@ -210,7 +237,7 @@ def attribution_filmstrip(video: ArrayLike, attribution: ArrayLike, gt_boxes: Ar
     magnitude = np.abs(attr)
     vmax = max(float(magnitude.max()), 1e-12)
     fig, gs = _figure(T, 2, style)
-    top, bottom = _frame_axes(fig, gs, 0, T), _frame_axes(fig, gs, 1, T)
+    top, bottom = _frame_axes(fig, gs, 0, T, 2, style), _frame_axes(fig, gs, 1, T, 2, style)
     for t in range(T):
         _show(top[t], v[t], H, W)
         _draw_frame_boxes(top[t], t, gt, mask, chosen, style)
@@ -221,13 +248,14 @@ def attribution_filmstrip(video: ArrayLike, attribution: ArrayLike, gt_boxes: Ar
         if gt is not None:
             visible = True if mask is None else bool(mask[t])
             _box(bottom[t], gt[t], style.gt_color, f"attr-gt-{t}", style, "-" if visible else style.hidden_linestyle)
-    cax = bottom[-1].inset_axes([1.05, 0.0, 0.08, 1.0])  # outside the strip, so columns stay aligned
+    cax = bottom[_columns(T, style) - 1].inset_axes([1.05, 0.0, 0.08, 1.0])  # outside the strip: columns align
     fig.colorbar(image, cax=cax).ax.tick_params(labelsize=style.title_size)
-    bars = _bar_axes(fig, gs, 2, T, mask, chosen, style)
+    bars = _bar_axes(fig, gs, T, mask, chosen, style)
     bars.bar(np.arange(T), per_frame, width=0.6, color=style.weight_color, zorder=2, gid="frame-scores")
     bars.set_ylabel("per frame", fontsize=style.title_size)
     if title:
         fig.suptitle(title, fontsize=style.title_size + 2)
+    _key(fig, gt, mask, chosen, style)
     return fig
 
 

@@ -21,11 +21,11 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from adafocus.viz.explorers import STYLE, render_frame, to_rgb
+from adafocus.viz import colors
+from adafocus.viz.colors import HIDDEN, INTERPOLATED, TRUTH, describe
+from adafocus.viz.explorers import render_frame, to_rgb
 
-
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
+POLICY = "interpolated"  # the policy's box at a glance frame is drawn as the policy's box (no patch was cut)
 
 
 def _check(trace: Sequence[dict[str, Any]], clip: int) -> None:
@@ -58,33 +58,43 @@ def learning_to_look_grid(video: torch.Tensor, trace: Sequence[dict[str, Any]], 
             ax.imshow(to_rgb(video[t]), extent=(0, W, H, 0), interpolation="nearest")
             if gt_boxes is not None:
                 x0, y0, x1, y1 = gt_boxes[t].tolist()
-                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1, ec=_hex(STYLE.gt_color),
-                                       ls="-" if gt_mask is None or bool(gt_mask[t]) else ":"))
+                mark = TRUTH if gt_mask is None or bool(gt_mask[t]) else HIDDEN
+                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1, ec=mark.hex,
+                                       ls=mark.mpl_linestyle, path_effects=colors.halo_effects(1)))
             x0, y0, x1, y1 = rec["glance_boxes"][clip, c].tolist()
-            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1.6, ec=_hex(STYLE.chosen_color)))
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1.6, ec=INTERPOLATED.hex,
+                                   ls=INTERPOLATED.mpl_linestyle, path_effects=colors.halo_effects(1.6)))
             bold = gt_mask is not None and bool(gt_mask[t])
             ax.set_title(f"t={t}  w={w[c]:.2f}", fontsize=6, fontweight="bold" if bold else "normal", pad=2)
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(f"epoch {rec['epoch']}", fontsize=7)
-    fig.suptitle(title or "Learning to look: the policy's box (magenta) and w at each glance frame, by epoch "
-                 "(truth in green, dotted where hidden; bold: informative frames)", fontsize=8)
+    fig.suptitle(title or f"Learning to look: the policy's box ({describe(POLICY)}) and w at each glance frame, "
+                 f"by epoch (truth {describe('truth')}, {HIDDEN.dash} where hidden; bold: informative frames)",
+                 fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def learning_to_look_frames(video: torch.Tensor, trace: Sequence[dict[str, Any]], clip: int = 0,
-                            gt_boxes: torch.Tensor | None = None, scale: int = 3) -> list[np.ndarray]:
-    """One RGB ``uint8`` image per recorded epoch: the glance frames side by side with the policy's boxes."""
+                            gt_boxes: torch.Tensor | None = None, scale: int = 3,
+                            gt_mask: torch.Tensor | None = None) -> list[np.ndarray]:
+    """One RGB ``uint8`` image per recorded epoch: the glance frames side by side with the policy's boxes,
+    over a band with the epoch counter and the legend (:func:`adafocus.viz.colors.with_legend`)."""
     _check(trace, clip)
     images = []
-    for rec in trace:
+    hidden = gt_mask is not None and not bool(torch.as_tensor(gt_mask).all())
+    keys = ([] if gt_boxes is None else ["truth"] + (["hidden"] if hidden else [])) + [POLICY]
+    for n, rec in enumerate(trace):
         tiles = []
         for c, t in enumerate(rec["glance_idx"][clip].tolist()):
-            boxes = [] if gt_boxes is None else [(gt_boxes[t].tolist(), STYLE.gt_color)]
-            boxes.append((rec["glance_boxes"][clip, c].tolist(), STYLE.chosen_color))
+            boxes = []
+            if gt_boxes is not None:
+                boxes.append((gt_boxes[t].tolist(), TRUTH if gt_mask is None or bool(gt_mask[t]) else HIDDEN))
+            boxes.append((rec["glance_boxes"][clip, c].tolist(), colors.MARKS[POLICY]))
             tiles.append(render_frame(video[t], boxes, scale, 2))
         gap = np.full((tiles[0].shape[0], 4, 3), 255, dtype=np.uint8)
-        images.append(np.concatenate([x for tile in tiles for x in (tile, gap)][:-1], axis=1))
+        row = np.concatenate([x for tile in tiles for x in (tile, gap)][:-1], axis=1)
+        images.append(colors.with_legend(row, keys, f"epoch {rec['epoch']} ({n + 1} of {len(trace)})"))
     return images

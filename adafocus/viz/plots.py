@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 # one colour and marker per method, so every figure of the workbench agrees
@@ -20,6 +21,11 @@ METHOD_STYLE: dict[str, tuple[str, str, str]] = {  # name: (label, colour, marke
     "uni_adafocus+exit": ("Uni-AdaFocus + early exit", "#ff7f0e", "*"),
     "uni_adafocus_paper_head": ("Uni-AdaFocus (paper's conv head)", "#e377c2", "o"),
     "adafocus_v2": ("AdaFocusV2", "#9467bd", "s"),
+    "adafocus_v1": ("AdaFocus V1 (grid policy, PPO, 3 stages)", "#8c6d31", "p"),
+    "uni_adafocus_tsm": ("Uni-AdaFocus-TSM (temporal shift)", "#e6550d", "H"),
+    "uni_adafocus_tsn": ("Uni-AdaFocus-TSN (no shift)", "#fdae6b", "h"),
+    "uni_adafocus_x3d": ("Uni-AdaFocus-X3D (space-time cube)", "#31a354", "8"),
+    "x3d_full": ("X3D, whole clip", "#74c476", "D"),
     "full_frame": ("full frame", "#1f77b4", "D"),
     "lowres_full_frame": ("low-res full frame", "#17becf", "v"),
     "glance_only": ("glance only", "#7f7f7f", "x"),
@@ -134,8 +140,6 @@ def learning_curves(history: pd.DataFrame, title: str = "Learning curves") -> pl
 def training_signal_bars(quality: pd.DataFrame, title: str = "The training signal") -> plt.Figure:
     """Accuracy, box IoU (beside random boxes of the same size) and frame recall (beside the uniform
     grid) of one model under each recipe: rows of ``policy_quality.csv`` with a ``curve`` column."""
-    import numpy as np
-
     rows = quality.reset_index(drop=True)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
     short = {"uni_adafocus:paper": "paper recipe\n(label-free)", "uni_adafocus": "cpu recipe\n(label-free)",
@@ -157,6 +161,73 @@ def training_signal_bars(quality: pd.DataFrame, title: str = "The training signa
         ax.set_xticks(x, labels, fontsize=6)
         ax.set_ylabel(ylabel)
         ax.set_ylim(0, 105 if scale == 100 else 1.05)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def family_learning_curves(v1: pd.DataFrame, others: pd.DataFrame,
+                           title: str = "AdaFocus V1 (reinforcement learning) vs the end-to-end family",
+                           seconds: str = "seconds", seconds_label: str = "training time (minutes, 1 thread)"
+                           ) -> plt.Figure:
+    """Validation accuracy against training epochs (left) and training time (right: the running sum of column
+    ``seconds`` per epoch): AdaFocus V1 over its three stages (``v1`` rows: ``stage``, ``epoch``, ``val_acc``; the
+    stages shaded and named) beside end-to-end models (``others`` rows: ``method``, ``epoch``, ``val_acc``). With a
+    ``seed`` column every seed is drawn, the first solid and the others thin and dashed (the spread between seeds)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
+    v1 = v1.assign(method="adafocus_v1")
+    curves = [(key, rows) for frame in (others, v1)
+              for key, rows in frame.groupby(["method", "seed"] if "seed" in frame else ["method"], sort=False)]
+    first = {key[0]: min(k[-1] for k, _ in curves if k[0] == key[0]) for key, _ in curves}
+    for ax, x in zip(axes, ("epoch", "wall")):
+        for key, rows in curves:
+            method, seed = key[0], key[-1]
+            name, color, marker = METHOD_STYLE.get(method, (method, None, "o"))
+            main = seed == first[method]
+            xs = rows["epoch"] if x == "epoch" else rows[seconds].cumsum() / 60
+            ax.plot(xs, 100 * rows["val_acc"], marker=marker, color=color or None, ls="-" if main else "--",
+                    lw=1.5 if main else 1.0, ms=6 if main else 3, alpha=1.0 if main else 0.6,
+                    label=name if main else f"{name}, seed {seed}")
+        if x == "epoch":  # V1's stages as shaded bands
+            ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+            for i, (stage, rows) in enumerate(v1.groupby("stage", sort=False)):
+                lo, hi = rows["epoch"].min() - 0.5, rows["epoch"].max() + 0.5
+                ax.axvspan(lo, hi, color="#8c6d31", alpha=0.06 + 0.06 * (i % 2), lw=0)
+                ax.text((lo + hi) / 2, 0.02, f"V1: {stage}", transform=ax.get_xaxis_transform(), ha="center",
+                        va="bottom", fontsize=8, color="#8c6d31")
+        ax.set_xlabel("training epoch" if x == "epoch" else seconds_label)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("validation accuracy (%)")
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def family_accuracy_vs_macs(table: pd.DataFrame, title: str = "The AdaFocus family (test split, label-free)"
+                            ) -> plt.Figure:
+    """Accuracy against MMACs per video for the family's members (:func:`adafocus.family.family_table` rows:
+    ``method``, ``benchmark``, ``generation``, ``accuracy`` in [0, 1], ``mmacs``), one panel per benchmark
+    (a model is only compared with models trained on the same data), each point labelled by its generation
+    (the labels of points that nearly coincide stacked), the legend under each panel."""
+    benchmarks = list(dict.fromkeys(table["benchmark"]))
+    fig, axes = plt.subplots(1, len(benchmarks), figsize=(5.6 * len(benchmarks), 4.8), squeeze=False)
+    for ax, bench in zip(axes[0], benchmarks):
+        rows = table[table["benchmark"] == bench].sort_values("mmacs")
+        placed: list[tuple[float, float]] = []
+        for _, r in rows.iterrows():
+            name, color, marker = METHOD_STYLE.get(r["method"], (r["method"], None, "o"))
+            ax.scatter(r["mmacs"], 100 * r["accuracy"], marker=marker, s=70, color=color or None, label=name,
+                       edgecolor="black", linewidth=0.5, zorder=3)
+            x, y = float(np.log10(r["mmacs"])), 100 * float(r["accuracy"])
+            crowd = sum(abs(x - px) < 0.05 and abs(y - py) < 4 for px, py in placed)  # labels already there
+            placed.append((x, y))
+            ax.annotate(r["generation"], (r["mmacs"], y), textcoords="offset points", xytext=(7, 5 - 11 * crowd),
+                        fontsize=8)
+        ax.set_xscale("log")
+        ax.set(xlabel="MMACs per video (log scale)", ylabel="test accuracy (%)", title=f"benchmark: {bench}")
+        ax.grid(True, alpha=0.3, which="both")
+        ax.margins(x=0.15, y=0.1)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

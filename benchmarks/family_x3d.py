@@ -1,0 +1,85 @@
+"""Uni-AdaFocus-X3D against the full-clip X3D on the small preset (issue 15, part 2).
+
+    python benchmarks/family_x3d.py [--preset small] [--workers 2]
+
+Trains ``uni_adafocus_x3d`` (a 3-D glance, one box per clip, a K x P x P space-time cube for a 3-D focus X3D)
+and ``x3d_full`` (the same focus X3D on whole frames) label-free (recipe ``cpu``), both from the X3Ds'
+pretraining on the image set (:func:`adafocus.pretrain_x3d.pretrained_x3d_backbones`, run once first), cached like
+every model (a second run reads them back), and evaluates both on the test split with
+:func:`adafocus.evaluate.evaluate_model`. Writes ``benchmarks/results/family_x3d.csv``: method, accuracy, mmacs,
+train_seconds (the training's own measured seconds, also when read from the cache), epochs, val accuracy,
+the policy metrics (box IoU, frame recall, beside random boxes and the uniform grid) and the MACs ratio.
+
+The lead's ``make family`` can call :func:`run_family_x3d`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from adafocus.benchmark import RESULTS_DIR
+
+METHODS = ("uni_adafocus_x3d", "x3d_full")
+CSV_NAME = "family_x3d.csv"
+FIRST = ["method", "accuracy", "mmacs", "train_seconds", "epochs", "val_accuracy"]
+
+
+def evaluate_one(args: tuple[str, str]) -> dict:
+    """Train (or load) ``method`` at ``preset`` (with its longer budget, if any) and score it on the test split."""
+    from adafocus.config import MODEL_TRAIN_OVERRIDES, get_config
+    from adafocus.evaluate import evaluate_model
+    from adafocus.train import train
+
+    preset, method = args
+    cfg = get_config(preset, **MODEL_TRAIN_OVERRIDES.get(method, {}))
+    row = evaluate_model(method, cfg, progress=False)
+    h = train(method, cfg, progress=False).history  # cached now: its recorded epochs and seconds
+    return {**row, "train_seconds": float(h["seconds"].sum()), "epochs": int(h["epoch"].iloc[-1]),
+            "val_accuracy": float(h["val_acc"].iloc[-1])}
+
+
+def run_family_x3d(preset: str = "small", workers: int = 2, results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
+    """Train both models (in ``workers`` processes, one thread each), write ``<results_dir>/family_x3d.csv`` and
+    print the table and the goal's two numbers. Returns the table."""
+    import multiprocessing as mp
+
+    from adafocus.config import get_config
+    from adafocus.data.synthetic import load_splits
+    from adafocus.pretrain_x3d import pretrained_x3d_backbones
+
+    cfg = get_config(preset)
+    load_splits(cfg.data)  # the data once, before the workers start
+    if cfg.pretrain.epochs:
+        pretrained_x3d_backbones(cfg)  # the X3Ds' pretraining once, shared by both
+    jobs = [(preset, m) for m in METHODS]
+    if workers > 1:
+        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            rows = pool.map(evaluate_one, jobs)
+    else:
+        rows = [evaluate_one(job) for job in jobs]
+    df = pd.DataFrame(rows)
+    df = df[FIRST + [c for c in df.columns if c not in FIRST]]
+    results_dir.mkdir(parents=True, exist_ok=True)
+    df.to_csv(results_dir / CSV_NAME, index=False)
+    print(df[FIRST].round(4).to_string(index=False))
+    row = df.set_index("method")
+    gap = 100 * (row.loc["x3d_full", "accuracy"] - row.loc["uni_adafocus_x3d", "accuracy"])
+    ratio = row.loc["x3d_full", "mmacs"] / row.loc["uni_adafocus_x3d", "mmacs"]
+    print(f"full-clip X3D minus Uni-AdaFocus-X3D: {gap:+.1f} points of accuracy; {ratio:.1f}x the MACs "
+          "(goal: at most 2 points at >= 4x)")
+    return df
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    run_family_x3d(args.preset, args.workers)
+
+
+if __name__ == "__main__":
+    main()
