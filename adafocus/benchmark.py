@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,15 @@ def _training_cost(run: Run, preset: str) -> float:
 
     cfg = run.config(preset)
     return model_cost(run.method, cfg)["total_gmacs"] * cfg.train.epochs
+
+
+def map_in_workers(fn: Callable[[Any], Any], jobs: list, workers: int = 2) -> list:
+    """``[fn(job) for job in jobs]``, in ``min(workers, len(jobs))`` spawned processes when ``workers > 1`` (``fn``
+    must be importable: a module-level function), in order."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [fn(job) for job in jobs]
+    with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+        return pool.map(fn, jobs)
 
 
 def train_all(runs: list[Run], preset: str, workers: int = 2) -> pd.DataFrame:
@@ -181,8 +191,7 @@ def run_variants(fn, preset: str, variants: dict[str, dict[str, Any]], csv_name:
         if cfg.pretrain.epochs:
             pretrain(cfg, progress=False)
     jobs = [(preset, name, overrides) for name, overrides in variants.items()]
-    with mp.get_context("spawn").Pool(workers) as pool:
-        df = pd.DataFrame(pool.map(fn, jobs))
+    df = pd.DataFrame(map_in_workers(fn, jobs, workers))
     results_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(results_dir / csv_name, index=False)
     print(df.round(3).to_string(index=False))

@@ -331,6 +331,18 @@ def fig_family(fs: FigureSet) -> list[Path]:
                                                         "label-free)"), "family")
 
 
+def fig_budget_grid(fs: FigureSet) -> list[Path]:
+    """Label-free Uni-AdaFocus over the patch size P x the focus frames K (``budget_grid.csv``, written by
+    ``python benchmarks/budget_grid.py``): the accuracy heat map and the accuracy-vs-MMACs Pareto front."""
+    from adafocus.viz.plots import budget_grid
+
+    table = fs.results("budget_grid.csv")
+    if table is None:
+        return []
+    return fs.save(budget_grid(table, title=f"Which budget? Label-free Uni-AdaFocus over P x K ({fs.preset} preset, "
+                                            "test split)"), "budget_grid")
+
+
 def make_figures(preset: str = "small", results_dir: Path = RESULTS_DIR, fig_dir: Path = FIGURES_DIR) -> list[Path]:
     """Regenerate every figure (skipping those whose inputs were never computed)."""
     torch.set_num_threads(get_config(preset).train.num_threads)
@@ -338,6 +350,6 @@ def make_figures(preset: str = "small", results_dir: Path = RESULTS_DIR, fig_dir
     paths: list[Path] = []
     for fn in (fig_accuracy_vs_macs, fig_training_signal, fig_early_exit, fig_throughput, fig_ablations,
                fig_paper_costs, fig_learning_to_look, fig_policy, fig_early_exit_gallery, fig_family_learning_curves,
-               fig_family):
+               fig_family, fig_budget_grid):
         paths += fn(fs)
     return paths

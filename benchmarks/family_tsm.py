@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from adafocus.benchmark import RESULTS_DIR
+from adafocus.benchmark import RESULTS_DIR, map_in_workers
 
 METHODS = ("uni_adafocus_tsm", "uni_adafocus_tsn")
 CSV_NAME = "family_tsm.csv"
@@ -90,8 +90,6 @@ def _direction_accuracy(model, dataset, cfg, **modes) -> float:
 def run_family_tsm(preset: str = "small_motion", workers: int = 2, results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
     """Train both models (in ``workers`` processes, one thread each), write ``<results_dir>/family_tsm.csv``, print
     the table and the gap. Returns the table."""
-    import multiprocessing as mp
-
     from adafocus.config import get_config
     from adafocus.data.synthetic import load_splits
     from adafocus.pretrain import pretrain
@@ -101,11 +99,7 @@ def run_family_tsm(preset: str = "small_motion", workers: int = 2, results_dir: 
     if cfg.pretrain.epochs:
         pretrain(cfg)  # the shared pretraining once (cached: the small preset's)
     jobs = [(preset, m) for m in METHODS]
-    if workers > 1:
-        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
-            rows = pool.map(evaluate_one, jobs)
-    else:
-        rows = [evaluate_one(job) for job in jobs]
+    rows = map_in_workers(evaluate_one, jobs, workers)
     df = pd.DataFrame(rows)
     results_dir.mkdir(parents=True, exist_ok=True)
     # the file holds what a rerun from the cache reproduces (not this run's wall time or cache state)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from adafocus.benchmark import RESULTS_DIR
+from adafocus.benchmark import RESULTS_DIR, map_in_workers
 
 METHODS = ("uni_adafocus_x3d", "x3d_full")
 CSV_NAME = "family_x3d.csv"
@@ -44,8 +44,6 @@ def evaluate_one(args: tuple[str, str]) -> dict:
 def run_family_x3d(preset: str = "small", workers: int = 2, results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
     """Train both models (in ``workers`` processes, one thread each), write ``<results_dir>/family_x3d.csv`` and
     print the table and the goal's two numbers. Returns the table."""
-    import multiprocessing as mp
-
     from adafocus.config import get_config
     from adafocus.data.synthetic import load_splits
     from adafocus.pretrain_x3d import pretrained_x3d_backbones
@@ -55,11 +53,7 @@ def run_family_x3d(preset: str = "small", workers: int = 2, results_dir: Path = 
     if cfg.pretrain.epochs:
         pretrained_x3d_backbones(cfg)  # the X3Ds' pretraining once, shared by both
     jobs = [(preset, m) for m in METHODS]
-    if workers > 1:
-        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
-            rows = pool.map(evaluate_one, jobs)
-    else:
-        rows = [evaluate_one(job) for job in jobs]
+    rows = map_in_workers(evaluate_one, jobs, workers)
     df = pd.DataFrame(rows)
     df = df[FIRST + [c for c in df.columns if c not in FIRST]]
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -128,6 +128,33 @@ if speed is not None:
     display(speed.round(3))
 
 # %% [markdown]
+# ## Which budget?
+#
+# The patch size `P` and the number of focus frames `K` are the knobs a user of the method turns
+# first. `python benchmarks/budget_grid.py` trains label-free Uni-AdaFocus at every `P` in
+# {16, 24, 32} and `K` in {2, 4, 8} (`benchmarks/results/budget_grid.csv`, `figures/budget_grid.png`);
+# with `FAST = True` the cell trains a 2 x 2 grid of the fast preset instead. Left: accuracy over the
+# grid; right: accuracy against MMACs, with the Pareto front (the budgets that no other budget beats
+# on both counts). The cell then answers the practitioner's question for one MACs budget (the
+# median of the grid's costs): the most accurate `(P, K)` that fits.
+
+# %%
+from adafocus.analysis.budgets import best_budget, pareto_front, train_budget_grid
+from adafocus.viz.plots import budget_grid
+
+grid = (train_budget_grid(cfg, [(12, 2), (16, 2), (12, 3), (16, 3)], splits) if FAST
+        else results_table("budget_grid.csv", ("patch_size", "num_focus", "mmacs", "accuracy")))
+if grid is not None:
+    budget_grid(grid, title=f"Which budget? ({PRESET} preset, test split, label-free)")
+    plt.show()
+    limit = grid["mmacs"].median()
+    pick = best_budget(grid, limit)
+    display(Markdown(f"At most {limit:.2f} MMACs per video: **P = {pick['patch_size']:.0f}, K = "
+                     f"{pick['num_focus']:.0f}** ({100 * pick['accuracy']:.1f}% at {pick['mmacs']:.2f} MMACs); "
+                     f"{len(pareto_front(grid))} of the {len(grid)} budgets are on the Pareto front."))
+    assert pick["mmacs"] <= limit and pick["accuracy"] == grid[grid["mmacs"] <= limit]["accuracy"].max()
+
+# %% [markdown]
 # ## Exercises
 #
 # The exercises use `df`: the benchmark's CSV in full mode, the mini benchmark with `FAST = True`.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
@@ -228,6 +229,42 @@ def family_accuracy_vs_macs(table: pd.DataFrame, title: str = "The AdaFocus fami
         ax.grid(True, alpha=0.3, which="both")
         ax.margins(x=0.15, y=0.1)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def budget_grid(table: pd.DataFrame, title: str = "Which budget? Label-free Uni-AdaFocus over P x K") -> plt.Figure:
+    """Left: test accuracy (%) as a heat map over the patch size P (rows) and the number of focus frames K
+    (columns), each cell annotated with its accuracy and MMACs per video. Right: accuracy against MMACs, one point
+    per (P, K), the Pareto front (:func:`adafocus.analysis.budgets.pareto_front`) joined by a line. ``table``: rows
+    with ``patch_size``, ``num_focus``, ``mmacs``, ``accuracy`` in [0, 1]."""
+    from adafocus.analysis.budgets import pareto_front
+
+    acc = table.pivot_table(index="patch_size", columns="num_focus", values="accuracy")
+    macs = table.pivot_table(index="patch_size", columns="num_focus", values="mmacs")
+    fig, (heat, scatter) = plt.subplots(1, 2, figsize=(11.5, 4.2))
+    image = heat.imshow(100 * acc.values, cmap="viridis", aspect="auto", origin="lower")
+    for i, p in enumerate(acc.index):
+        for j, k in enumerate(acc.columns):
+            if not np.isnan(acc.loc[p, k]):
+                heat.text(j, i, f"{100 * acc.loc[p, k]:.1f}%\n{macs.loc[p, k]:.1f} MMACs", ha="center",
+                          va="center", fontsize=8, color="white" if acc.loc[p, k] < acc.values.mean() else "black")
+    heat.set(xticks=range(len(acc.columns)), xticklabels=acc.columns, yticks=range(len(acc.index)),
+             yticklabels=acc.index, xlabel="focus frames K", ylabel="patch size P (pixels)")
+    fig.colorbar(image, ax=heat, label="test accuracy (%)")
+    front = pareto_front(table)
+    scatter.plot(front["mmacs"], 100 * front["accuracy"], color="#7f7f7f", lw=1, zorder=1, label="Pareto front")
+    for _, r in table.iterrows():
+        scatter.scatter(r["mmacs"], 100 * r["accuracy"], color="#d62728", s=30, zorder=2)
+        scatter.annotate(f"P={int(r['patch_size'])},K={int(r['num_focus'])}", (r["mmacs"], 100 * r["accuracy"]),
+                         textcoords="offset points", xytext=(5, -10), fontsize=7)
+    scatter.set(xscale="log", xlabel="MMACs per video (log scale)", ylabel="test accuracy (%)")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 6, 10, 20 rather than 6x10^0
+    scatter.xaxis.set_major_formatter(plain)
+    scatter.xaxis.set_minor_formatter(plain)
+    scatter.grid(True, alpha=0.3, which="both")
+    scatter.legend(fontsize=8, loc="lower right")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
