@@ -198,14 +198,19 @@ def run_variants(fn, preset: str, variants: dict[str, dict[str, Any]], csv_name:
     return df
 
 
-def variants_main(fn, variants: dict[str, dict[str, Any]], csv_name: str, doc: str | None = None) -> pd.DataFrame:
-    """The command line of a side study script (``--preset``, ``--workers``): :func:`run_variants`."""
+def study_arguments(doc: str | None = None, preset: str = "small") -> Any:
+    """The command line every side study script shares: ``--preset`` (default ``preset``) and ``--workers``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="small")
+    parser.add_argument("--preset", default=preset)
     parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def variants_main(fn, variants: dict[str, dict[str, Any]], csv_name: str, doc: str | None = None) -> pd.DataFrame:
+    """The command line of a side study script (:func:`study_arguments`): :func:`run_variants`."""
+    args = study_arguments(doc)
     return run_variants(fn, args.preset, variants, csv_name, args.workers)
 
 

@@ -21,13 +21,12 @@ The lead's ``make family`` can call :func:`run_family_tsm`.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from adafocus.benchmark import RESULTS_DIR, map_in_workers
+from adafocus.benchmark import RESULTS_DIR, map_in_workers, study_arguments
 
 METHODS = ("uni_adafocus_tsm", "uni_adafocus_tsn")
 CSV_NAME = "family_tsm.csv"
@@ -113,10 +112,7 @@ def run_family_tsm(preset: str = "small_motion", workers: int = 2, results_dir: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="small_motion")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    args = study_arguments(__doc__, "small_motion")
     run_family_tsm(args.preset, args.workers)
 
 

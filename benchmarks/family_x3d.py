@@ -15,12 +15,11 @@ The lead's ``make family`` can call :func:`run_family_x3d`.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
-from adafocus.benchmark import RESULTS_DIR, map_in_workers
+from adafocus.benchmark import RESULTS_DIR, map_in_workers, study_arguments
 
 METHODS = ("uni_adafocus_x3d", "x3d_full")
 CSV_NAME = "family_x3d.csv"
@@ -68,10 +67,7 @@ def run_family_x3d(preset: str = "small", workers: int = 2, results_dir: Path = 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="small")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    args = study_arguments(__doc__, "small")
     run_family_x3d(args.preset, args.workers)
 
 

@@ -206,15 +206,8 @@ class UniAdaFocus(nn.Module):
     def __init__(self, cfg: ModelConfig, frame_size: int, num_frames: int, channels: int = 3) -> None:
         super().__init__()
         cfg.validate()
-        self.cfg, self.frame_size, self.num_frames, self.channels = cfg, frame_size, num_frames, channels
-        self.num_focus = cfg.num_focus if cfg.use_focus else 0
-        check_geometry(type(self).__name__, cfg, frame_size, num_frames, self.num_focus)
-        # the glance frames at test time (the center of each segment)
-        self.register_buffer("glance_idx", uniform_indices(num_frames, cfg.glance_frames), persistent=False)
+        self.init_clip(cfg, frame_size, num_frames, channels)
         n = cfg.num_classes
-
-        self.glance = self.glance_head = self.spatial_policy = self.spatial_head = None
-        self.temporal_policy = self.focus = self.focus_head = None
         glance_dim = focus_dim = None
         if cfg.use_glance:
             self.glance = Glance(cfg.glance_width, channels, cfg.glance_stride, cfg.glance_feature_dim)
@@ -232,6 +225,17 @@ class UniAdaFocus(nn.Module):
             for net in (self.glance, self.focus):
                 if net is not None:
                     net.to(memory_format=torch.channels_last)
+
+    def init_clip(self, cfg: ModelConfig, frame_size: int, num_frames: int, channels: int) -> None:
+        """What every family member sets before it builds its networks (``cfg`` already validated): the config,
+        the clip geometry (checked), ``K``, the glance frames at test time, and no network yet."""
+        self.cfg, self.frame_size, self.num_frames, self.channels = cfg, frame_size, num_frames, channels
+        self.num_focus = cfg.num_focus if cfg.use_focus else 0
+        check_geometry(type(self).__name__, cfg, frame_size, num_frames, self.num_focus)
+        # the glance frames at test time (the center of each segment)
+        self.register_buffer("glance_idx", uniform_indices(num_frames, cfg.glance_frames), persistent=False)
+        self.glance = self.glance_head = self.spatial_policy = self.spatial_head = None
+        self.temporal_policy = self.focus = self.focus_head = None
         # the glance's resize to exactly half the size as a 2x2 average pool (patches.halve_frames: the same
         # values as bilinear there, faster): off in the model as trained; optimize_for_inference turns it on
         self.exact_downsample = False

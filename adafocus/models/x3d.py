@@ -41,11 +41,10 @@ from torch import Tensor, nn
 
 from adafocus.config import X3D_SIZES as X3D_SIZE_NAMES
 from adafocus.config import ModelConfig
-from adafocus.models.adafocus import AdaFocusOutput, GlanceOutput, Plan, UniAdaFocus, check_geometry, stage
+from adafocus.models.adafocus import AdaFocusOutput, GlanceOutput, Plan, UniAdaFocus, stage
 from adafocus.models.heads import ExitClassifier
 from adafocus.models.patches import (boxes_from_actions, crop_patches, gather_frames,
                                      halve_frames, random_boxes_of_side, resize_frames)
-from adafocus.models.sampling import uniform_indices
 
 CHANNEL_DIVISOR = 8  # every width is rounded to a multiple of 8 (as the paper's implementation)
 STAGE_STRIDES = (2, 4, 8, 16, 32)  # the spatial output stride after the stem and after each stage
@@ -273,16 +272,12 @@ class UniAdaFocusX3D(UniAdaFocus):
         if cfg.patch_mode not in self.PATCH_MODES or cfg.frame_mode not in self.FRAME_MODES:
             raise ValueError(f"UniAdaFocusX3D: model.patch_mode must be one of {self.PATCH_MODES} and model.frame_mode "
                              f"one of {self.FRAME_MODES}, got {cfg.patch_mode!r} / {cfg.frame_mode!r}")
-        self.cfg, self.frame_size, self.num_frames, self.channels = cfg, frame_size, num_frames, channels
-        self.num_focus = cfg.num_focus if cfg.use_focus else 0
-        if self.num_focus > num_frames:
-            raise ValueError(f"UniAdaFocusX3D: model.num_focus = {self.num_focus}: a space-time cube of "
-                             f"{self.num_focus} frames is deeper than the clip's T = {num_frames} frames")
-        check_geometry("UniAdaFocusX3D", cfg, frame_size, num_frames, self.num_focus)
-        self.register_buffer("glance_idx", uniform_indices(num_frames, cfg.glance_frames), persistent=False)
+        num_focus = cfg.num_focus if cfg.use_focus else 0
+        if num_focus > num_frames:
+            raise ValueError(f"UniAdaFocusX3D: model.num_focus = {num_focus}: a space-time cube of "
+                             f"{num_focus} frames is deeper than the clip's T = {num_frames} frames")
+        self.init_clip(cfg, frame_size, num_frames, channels)
         n = cfg.num_classes
-        self.glance = self.glance_head = self.spatial_policy = self.spatial_head = None
-        self.temporal_policy = self.focus = self.focus_head = None
         glance_dim = focus_dim = None
         if cfg.use_glance:
             self.glance = X3DGlance(X3D_SIZES[cfg.glance_x3d], channels, cfg.glance_stride, cfg.glance_feature_dim)
@@ -299,7 +294,6 @@ class UniAdaFocusX3D(UniAdaFocus):
             for net in (self.glance, self.focus):
                 if net is not None:
                     net.to(memory_format=torch.channels_last_3d)
-        self.exact_downsample = False  # optimize_for_inference turns it on (patches.halve_frames)
 
     def resolve_modes(self, patch_mode: str | None = None, frame_mode: str | None = None) -> tuple[str, str]:
         pm, fm = super().resolve_modes(patch_mode, frame_mode)
