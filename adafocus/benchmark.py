@@ -314,17 +314,23 @@ def clip_batches(clips, batch_size: int, count: int, offset: int = 0) -> list[di
     return out
 
 
-def calibrated_exits(model, cfg: Config, test_pred, rhos: tuple[float, ...] | None = None) -> list:
+# early exit in the throughput table: exiting_forward's glance mode -> the method's name
+EXIT_METHODS = {"stepwise": "uni_adafocus+exit", "whole": "uni_adafocus+exit_whole_glance"}
+
+
+def calibrated_exits(model, cfg: Config, test_pred, rhos: tuple[float, ...] | None = None,
+                     glance: str = "stepwise") -> list:
     """Uni-AdaFocus's early-exit budgets: for each ``ρ``, thresholds calibrated on the validation split (usable
     exits only) and what they give on the test split (``test_pred``: the model's test predictions), as
-    :class:`~adafocus.analysis.early_exit.ExitResult` (thresholds, accuracy, expected MACs)."""
+    :class:`~adafocus.analysis.early_exit.ExitResult` (thresholds, accuracy, expected MACs of
+    :func:`~adafocus.models.exits.exiting_forward` in its ``glance`` mode)."""
     from adafocus.analysis.early_exit import EXIT_RHOS, evaluate_early_exit, step_costs, usable_exits
     from adafocus.data.synthetic import load_split
     from adafocus.evaluate import predict
 
     with torch.inference_mode():
         val = predict(model, load_split(cfg.data, "val", progress=False))
-    usable, costs = usable_exits(val.exit_logits, val.labels), step_costs(model, cfg)
+    usable, costs = usable_exits(val.exit_logits, val.labels), step_costs(model, cfg, glance)
     return [evaluate_early_exit(val.exit_logits, test_pred.exit_logits, test_pred.labels, costs, rho, usable)
             for rho in (EXIT_RHOS if rhos is None else rhos)]
 
@@ -396,7 +402,8 @@ def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None
     With ``early_exit`` (and Uni-AdaFocus among the methods), Uni-AdaFocus with
     real early exit (:func:`~adafocus.models.exits.exiting_forward`) at each budget of
     :data:`~adafocus.analysis.early_exit.EXIT_RHOS`, thresholds calibrated on the validation split, is
-    timed in the same loop; its ``gmacs`` and ``accuracy`` are the test split's. Static accuracies are
+    timed in the same loop, in both glance modes (:data:`EXIT_METHODS`: a glance frame per exit, or the whole
+    glance in one call); its ``gmacs`` and ``accuracy`` are the test split's. Static accuracies are
     on the whole test split. Writes ``throughput.csv``: method, threads, batch_size, gmacs, accuracy,
     videos_per_s, spread, speedup_vs_full, hardware_efficiency, early_exit, rho. ``train_missing=False``: a
     method without a finished checkpoint is timed untrained, its accuracy left empty (and no early exit).
@@ -429,10 +436,12 @@ def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None
         info[(name, nan)] = {"method": name, "gmacs": inference_macs(fast, cfg) / 1e9,
                              "accuracy": pred.accuracy if trained else nan, "early_exit": False, "rho": nan}
         if early_exit and trained and name == "uni_adafocus":
-            for r in calibrated_exits(fast, cfg, pred):
-                runners[(name, r.rho)] = (lambda m, t: lambda b: exiting_forward(m, b["video"], t))(fast, r.thresholds)
-                info[(name, r.rho)] = {"method": "uni_adafocus+exit", "gmacs": r.expected_macs / 1e9,
-                                       "accuracy": r.accuracy, "early_exit": True, "rho": r.rho}
+            for glance, method in EXIT_METHODS.items():
+                for r in calibrated_exits(fast, cfg, pred, glance=glance):
+                    runners[(method, r.rho)] = (lambda m, t, g: lambda b: exiting_forward(m, b["video"], t, glance=g))(
+                        fast, r.thresholds, glance)
+                    info[(method, r.rho)] = {"method": method, "gmacs": r.expected_macs / 1e9,
+                                             "accuracy": r.accuracy, "early_exit": True, "rho": r.rho}
 
     rows = []
     for nt in thread_counts:

@@ -127,7 +127,7 @@ def fig_throughput(fs: FigureSet) -> list[Path]:
     for ax, (bs, nt) in zip(axes.flat, settings):
         rows = df[(df["batch_size"] == bs) & (df["threads"] == nt)].sort_values("videos_per_s")
         exits = rows["early_exit"].astype(bool)
-        key = ["uni_adafocus+exit" if e else m for m, e in zip(rows["method"], exits)]
+        key = [m if m in METHOD_STYLE or not e else "uni_adafocus+exit" for m, e in zip(rows["method"], exits)]
         labels = [method_label(k) + (f", ρ={r:g}" if e else "") for k, e, r in zip(key, exits, rows["rho"])]
         colors = [METHOD_STYLE.get(k, (k, "#777777", ""))[1] for k in key]
         ax.barh(labels, rows["videos_per_s"], xerr=rows["spread"] / 2, color=colors, error_kw={"lw": 0.8})

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from adafocus.benchmark import benchmark_runs, run_benchmark, run_throughput
+from adafocus.benchmark import EXIT_METHODS, benchmark_runs, run_benchmark, run_throughput
 from adafocus.evaluate import evaluate_model
 from adafocus.analysis.early_exit import EXIT_RHOS
 from adafocus.figures import FigureSet, fig_throughput, make_figures
@@ -53,7 +53,12 @@ def test_tiny_benchmark_writes_csv_and_figures(session_cache, tmp_path):
         full = rows[rows["method"] == "full_frame"]
         assert len(full) == 1 and full["speedup_vs_full"].item() == 1.0 and full["hardware_efficiency"].item() == 1.0
         exits = rows[rows["early_exit"]]
-        assert set(exits["rho"]) == set(EXIT_RHOS) and set(exits["method"]) == {"uni_adafocus+exit"}
+        assert set(exits["method"]) == set(EXIT_METHODS.values())
+        for _, mode in exits.groupby("method"):
+            assert sorted(mode["rho"]) == sorted(EXIT_RHOS)
+        # the whole glance first: the same budgets, the same accuracies, never fewer MACs
+        step, whole = (exits[exits["method"] == EXIT_METHODS[g]].set_index("rho") for g in ("stepwise", "whole"))
+        assert (whole["accuracy"] == step["accuracy"]).all() and (whole["gmacs"] >= step["gmacs"] - 1e-12).all()
         macs_ratio = full["gmacs"].item() / rows["gmacs"]
         assert ((rows["hardware_efficiency"] - rows["speedup_vs_full"] / macs_ratio).abs() < 1e-9).all()
     assert set(tp["batch_size"]) == {32, 1} and set(tp["threads"]) == {1}

@@ -135,3 +135,22 @@ def test_thresholds_of_the_wrong_length_are_refused(model_and_video):
     _, model, video = model_and_video
     with pytest.raises(ValueError, match="thresholds"):
         exiting_forward(model, video, torch.zeros(3))
+
+
+def test_the_whole_glance_first_gives_the_same_exits_and_pays_the_whole_glance(model_and_video):
+    cfg, model, video = model_and_video
+    S, T_g = model.classifier.num_exits, cfg.model.glance_frames
+    step, whole = step_costs(model, cfg), step_costs(model, cfg, glance="whole")
+    # leaving at a glance exit costs the whole glance; from the last glance exit on, the two modes run the same
+    assert (whole[:T_g - 1] > step[:T_g - 1]).all()
+    assert torch.allclose(whole[T_g - 1:], step[T_g - 1:])
+    with torch.no_grad():
+        conf = confidences(model(video).exit_logits)
+    thr = calibrate_thresholds(conf, exit_proportions(0.6, S))
+    a, b = exiting_forward(model, video, thr), exiting_forward(model, video, thr, glance="whole")
+    assert len(set(a.exit_step.tolist())) > 1 and torch.equal(a.exit_step, b.exit_step)
+    assert torch.allclose(a.logits, b.logits, atol=1e-5) and torch.equal(a.predictions, b.predictions)
+    measured = count_macs(lambda v: exiting_forward(model, v, thr, glance="whole"), video)
+    assert measured == pytest.approx(float(whole[b.exit_step].sum()), rel=1e-9)
+    with pytest.raises(ValueError, match="glance must be one of"):
+        exiting_forward(model, video, thr, glance="all")

@@ -150,12 +150,12 @@ def early_exit_curve(val_logits: Tensor, test_logits: Tensor, test_labels: Tenso
     return pd.DataFrame(rows)
 
 
-def step_costs(model: UniAdaFocus, cfg: Config) -> Tensor:
+def step_costs(model: UniAdaFocus, cfg: Config, glance: str = "stepwise") -> Tensor:
     """Measured MACs ``(S,)`` of one video that leaves at each exit (cumulative: what really runs).
 
     Counted by :func:`adafocus.flops.count_macs` around :func:`~adafocus.models.exits.exiting_forward`
-    on :func:`adafocus.flops.dummy_input` (costs do not depend on the content), with the thresholds
-    set so that the video leaves at exit ``k``.
+    (in its ``glance`` mode) on :func:`adafocus.flops.dummy_input` (costs do not depend on the content), with
+    the thresholds set so that the video leaves at exit ``k``.
     """
     S = model.classifier.num_exits
     x = dummy_input(cfg)  # video (1, T, C, H, W)
@@ -164,5 +164,5 @@ def step_costs(model: UniAdaFocus, cfg: Config) -> Tensor:
     for k in range(S):
         thresholds = torch.full((S,), float("inf"))
         thresholds[k] = float("-inf")
-        costs.append(count_macs(lambda v: exiting_forward(model, v, thresholds, **gt), x["video"]))
+        costs.append(count_macs(lambda v: exiting_forward(model, v, thresholds, glance=glance, **gt), x["video"]))
     return torch.tensor(costs, dtype=torch.float64)

@@ -30,6 +30,9 @@ from adafocus.models.adafocus import GlanceOutput, UniAdaFocus
 from adafocus.models.patches import gather_frames
 
 
+GLANCE_MODES = ("stepwise", "whole")
+
+
 @dataclass
 class ExitInference:
     """Where and with what each clip left."""
@@ -73,7 +76,7 @@ def _chunks(can_leave: list[bool], first: int, count: int, group: bool) -> list[
 @torch.no_grad()
 def exiting_forward(model: UniAdaFocus, video: Tensor, thresholds: Tensor, patch_mode: str | None = None,
                     frame_mode: str | None = None, gt_boxes: Tensor | None = None,
-                    gt_mask: Tensor | None = None, group: bool = True) -> ExitInference:
+                    gt_mask: Tensor | None = None, group: bool = True, glance: str = "stepwise") -> ExitInference:
     """Run ``model`` (eval mode) step by step on ``video`` ``(B, T, C, H, W)`` with ``thresholds`` ``(S,)``.
 
     ``patch_mode`` / ``frame_mode`` override the model's modes; ``gt_boxes`` ``(B, T, 4)`` and
@@ -81,7 +84,14 @@ def exiting_forward(model: UniAdaFocus, video: Tensor, thresholds: Tensor, patch
     ``group``: consecutive steps at which no clip can leave (threshold ``+inf``, e.g. the glance exits
     that calibration found unusable) run as one call of the network on all their frames: the same
     results and the same MACs as one step at a time (``group=False``), in fewer, larger operations.
+    ``glance``: ``"stepwise"`` (default) glances at one frame per exit, so a clip that leaves early pays for
+    the frames it saw; ``"whole"`` glances at all ``T_g`` frames of every clip in one call of the glance network,
+    then reads the glance exits in turn: the same exits, predictions and logits, every clip pays the whole glance
+    (:func:`~adafocus.analysis.early_exit.step_costs` with the same ``glance`` counts it), in one large operation
+    instead of ``T_g`` small ones.
     """
+    if glance not in GLANCE_MODES:
+        raise ValueError(f"exiting_forward: glance must be one of {GLANCE_MODES}, got {glance!r}")
     model.eval()
     model.check_input(video)
     _check_exiting_model(model, thresholds)
@@ -121,7 +131,17 @@ def exiting_forward(model: UniAdaFocus, video: Tensor, thresholds: Tensor, patch
         return GlanceOutput(g.maps, g.feats, pos)
 
     seen: GlanceOutput | None = None  # every clip's glance so far, (B, T_g, ...): rows of clips that left are stale
-    for start, stop in _chunks(can_leave, 0, cls.glance_frames, group):
+    if glance == "whole":
+        seen = model.glance_features(video, frames=model.glance_idx.expand(B, -1))  # (B, T_g, ...)
+        feats = seen.feats
+        for j in range(cls.glance_frames):
+            logits, state = cls.glance_step(feats[:, j], state)
+            stay = settle(logits)
+            if stay is not None:
+                feats = feats[stay]
+            if len(alive) == 0:
+                break
+    for start, stop in _chunks(can_leave, 0, cls.glance_frames, group) if glance == "stepwise" else ():
         if len(alive) == 0:
             break
         g = glance_at(start, stop)  # (b, stop - start, ...)

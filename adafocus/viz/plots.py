@@ -20,6 +20,7 @@ METHOD_STYLE: dict[str, tuple[str, str, str]] = {  # name: (label, colour, marke
     "uni_adafocus:paper": ("Uni-AdaFocus, paper's recipe (label-free)", "#ff9896", "d"),
     "uni_adafocus:hinted": ("Uni-AdaFocus, hinted (ablation: true boxes in the loss)", "#7f0000", "X"),
     "uni_adafocus+exit": ("Uni-AdaFocus + early exit", "#ff7f0e", "*"),
+    "uni_adafocus+exit_whole_glance": ("Uni-AdaFocus + early exit (whole glance first)", "#ffbb78", "*"),
     "uni_adafocus_paper_head": ("Uni-AdaFocus (paper's conv head)", "#e377c2", "o"),
     "adafocus_v2": ("AdaFocusV2", "#9467bd", "s"),
     "adafocus_v1": ("AdaFocus V1 (grid policy, PPO, 3 stages)", "#8c6d31", "p"),
