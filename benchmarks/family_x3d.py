@@ -43,11 +43,11 @@ def evaluate_one(args: tuple[str, str]) -> dict:
 def run_family_x3d(preset: str = "small", workers: int = 2, results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
     """Train both models (in ``workers`` processes, one thread each), write ``<results_dir>/family_x3d.csv`` and
     print the table and the goal's two numbers. Returns the table."""
-    from adafocus.config import get_config
+    from adafocus.config import MODEL_TRAIN_OVERRIDES, get_config
     from adafocus.data.synthetic import load_splits
     from adafocus.pretrain_x3d import pretrained_x3d_backbones
 
-    cfg = get_config(preset)
+    cfg = get_config(preset, **MODEL_TRAIN_OVERRIDES.get(METHODS[0], {}))  # both models: the same X3D budget
     load_splits(cfg.data)  # the data once, before the workers start
     if cfg.pretrain.epochs:
         pretrained_x3d_backbones(cfg)  # the X3Ds' pretraining once, shared by both

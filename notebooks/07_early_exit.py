@@ -146,6 +146,34 @@ print(f"exits agree with the calibration's prediction for {same:.0%} of the vide
 assert abs(measured - expected) <= 0.01 * expected and same >= 0.95  # within 1%; float ties aside
 
 # %% [markdown]
+# ## MACs saved are not seconds saved
+#
+# Stepwise, every glance frame is its own small call of the glance network, and a CPU runs small
+# calls far below its peak; `glance="whole"` glances at every frame of every clip in one call and then
+# reads the glance exits in turn: the same exits and predictions, every clip paying the whole glance.
+# The cell times the three ways on the same test clips, interleaved (`time_interleaved`, median of
+# three samples of 32 clips), next to their MACs per video.
+
+# %%
+from adafocus.benchmark import time_interleaved
+
+ways = {"no early exit": lambda b: model(b["video"]),
+        "early exit, glance stepwise": lambda b: exiting_forward(model, b["video"], thresholds),
+        "early exit, whole glance first": lambda b: exiting_forward(model, b["video"], thresholds, glance="whole")}
+speed = time_interleaved(ways, splits["test"].clips, batch_size=32, repeats=3)
+seconds = pd.DataFrame({"MMACs per video": {k: count_macs(lambda v: f({"video": v}), video) / n / 1e6
+                                            for k, f in ways.items()},
+                        "videos per second": {k: float(np.median(v)) for k, v in speed.items()}})
+mm = seconds["MMACs per video"]
+assert mm.iloc[1] <= mm.iloc[2] <= mm.iloc[0]  # the whole glance costs MACs, never more than no exit at all
+seconds.round(3)
+
+# %% [markdown]
+# On a GPU or a large CPU batch the MACs column would predict the seconds; at this size, read the two
+# columns side by side: the fewest MACs need not be the fastest. `benchmarks/throughput.py` measures
+# the same three on the small preset at every calibrated budget (docs/design.md, "Inference speed").
+
+# %% [markdown]
 # ## Which videos leave early?
 #
 # `samplewise_redundancy` puts each clip's exit next to its difficulty knobs from the ground truth:

@@ -214,8 +214,8 @@ def family_accuracy_vs_macs(table: pd.DataFrame, title: str = "The AdaFocus fami
     benchmarks = list(dict.fromkeys(table["benchmark"]))
     fig, axes = plt.subplots(1, len(benchmarks), figsize=(5.6 * len(benchmarks), 4.8), squeeze=False)
     for ax, bench in zip(axes[0], benchmarks):
-        rows = table[table["benchmark"] == bench].sort_values("mmacs")
-        placed: list[tuple[float, float]] = []
+        rows = table[table["benchmark"] == bench].sort_values("accuracy", ascending=False)  # of two close points,
+        placed: list[tuple[float, float]] = []  # the higher is labelled first (above it), the lower below it
         for _, r in rows.iterrows():
             name, color, marker = METHOD_STYLE.get(r["method"], (r["method"], None, "o"))
             ax.scatter(r["mmacs"], 100 * r["accuracy"], marker=marker, s=70, color=color or None, label=name,
