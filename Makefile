@@ -31,7 +31,7 @@ bench: venv
 # the AdaFocus family beside Uni-AdaFocus (notebook 10): TSM vs shift-free on the motion benchmark, X3D and its
 # space-time cubes, AdaFocus V1 (PPO); cached like the demo's models, then the figures again
 family: venv
-	$(BIN)/python benchmarks/family_tsm.py
+	$(BIN)/python benchmarks/family_tsm.py --seeds 0 1 2
 	$(BIN)/python benchmarks/family_x3d.py
 	$(BIN)/python benchmarks/family_v1.py --seeds 0 1
 	$(BIN)/python -m adafocus figures

@@ -198,13 +198,16 @@ def run_variants(fn, preset: str, variants: dict[str, dict[str, Any]], csv_name:
     return df
 
 
-def study_arguments(doc: str | None = None, preset: str = "small") -> Any:
-    """The command line every side study script shares: ``--preset`` (default ``preset``) and ``--workers``."""
+def study_arguments(doc: str | None = None, preset: str = "small", seeds: bool = False) -> Any:
+    """The command line every side study script shares: ``--preset`` (default ``preset``) and ``--workers``; with
+    ``seeds``, also ``--seeds`` (training seeds, default 0)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default=preset)
     parser.add_argument("--workers", type=int, default=2)
+    if seeds:
+        parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     return parser.parse_args()
 
 

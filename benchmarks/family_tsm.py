@@ -1,13 +1,14 @@
 """Uni-AdaFocus-TSM against its shift-free (TSN-style) twin on the motion-dependent benchmark (issue 15, part 1).
 
-    python benchmarks/family_tsm.py [--preset small_motion] [--workers 2]
+    python benchmarks/family_tsm.py [--preset small_motion] [--workers 2] [--seeds 0 1 2]
 
 Trains ``uni_adafocus_tsm`` and ``uni_adafocus_tsn`` (adafocus.models.tsm; the same network, the same MACs,
 with and without the temporal shift) label-free (recipe ``cpu``, scale regulariser 0.5: the ``small_motion``
 preset) on the benchmark where the class is the digit *and the direction it moves in* (``data.motion =
 "direction"``; docs/design.md, "The motion-dependent variant"), cached like every model (a second run reads
-them back), and evaluates both on the test split. Writes ``benchmarks/results/family_tsm.csv``: method, data,
-accuracy, mmacs, train_seconds (the training's own measured seconds, also when read from the cache), then
+them back), and evaluates both on the test split, for every seed of ``--seeds`` (``train.seed``: the
+initialisation, the random patches and the order of the clips; the pretraining and the data are the same). Writes
+``benchmarks/results/family_tsm.csv``: method, seed, data, accuracy, mmacs, train_seconds (the training's own measured seconds, also when read from the cache), then
 digit_accuracy and direction_accuracy (the digit and the direction of the answer scored separately: an
 order-blind model is at most at chance, 50%, on the direction), the glance exit's accuracy and the direction
 of its answer, val accuracy,
@@ -32,15 +33,16 @@ METHODS = ("uni_adafocus_tsm", "uni_adafocus_tsn")
 CSV_NAME = "family_tsm.csv"
 
 
-def evaluate_one(args: tuple[str, str]) -> dict:
-    """Train (or load) ``method`` at ``preset`` and score it on the test split: one CSV row."""
+def evaluate_one(args: tuple[str, str, int]) -> dict:
+    """Train (or load) ``method`` at ``preset`` with training seed ``seed`` and score it on the test split: one CSV
+    row."""
     from adafocus.config import get_config
     from adafocus.data.synthetic import label_parts, load_split
     from adafocus.evaluate import inference_macs, predict
     from adafocus.train import train
 
-    preset, method = args
-    cfg = get_config(preset)
+    preset, method, seed = args
+    cfg = get_config(preset, **{"train.seed": seed})
     t0 = time.time()
     result = train(method, cfg, progress=False)
     test = predict(result.model, load_split(cfg.data, "test", progress=False))
@@ -52,7 +54,7 @@ def evaluate_one(args: tuple[str, str]) -> dict:
     fixed = _direction_accuracy(result.model, load_split(cfg.data, "test", progress=False), cfg,
                                 patch_mode="center", frame_mode="uniform")
     h = result.history
-    return {"method": method, "data": f"{preset} (data.motion={cfg.data.motion}, {cfg.data.num_classes} classes)",
+    return {"method": method, "seed": seed, "data": f"{preset} (data.motion={cfg.data.motion}, {cfg.data.num_classes} classes)",
             "accuracy": test.accuracy, "mmacs": inference_macs(result.model, cfg) / 1e6,
             "train_seconds": float(h["seconds"].sum()),
             "digit_accuracy": sum(a[0] == b[0] for a, b in zip(p, t)) / len(t),
@@ -65,7 +67,7 @@ def evaluate_one(args: tuple[str, str]) -> dict:
             "from_cache": result.from_cache, "wall_seconds_this_run": time.time() - t0}
 
 
-STABLE_COLUMNS = ("method", "data", "accuracy", "mmacs", "train_seconds", "digit_accuracy", "direction_accuracy",
+STABLE_COLUMNS = ("method", "seed", "data", "accuracy", "mmacs", "train_seconds", "digit_accuracy", "direction_accuracy",
                   "direction_accuracy_center_uniform", "glance_exit_accuracy", "glance_direction_accuracy",
                   "val_accuracy", "epochs")
 
@@ -86,9 +88,10 @@ def _direction_accuracy(model, dataset, cfg, **modes) -> float:
     return right / max(total, 1)
 
 
-def run_family_tsm(preset: str = "small_motion", workers: int = 2, results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
-    """Train both models (in ``workers`` processes, one thread each), write ``<results_dir>/family_tsm.csv``, print
-    the table and the gap. Returns the table."""
+def run_family_tsm(preset: str = "small_motion", workers: int = 2, results_dir: Path = RESULTS_DIR,
+                   seeds: tuple[int, ...] = (0,)) -> pd.DataFrame:
+    """Train both models for every seed (in ``workers`` processes, one thread each), write
+    ``<results_dir>/family_tsm.csv``, print the table and the gap of every seed. Returns the table."""
     from adafocus.config import get_config
     from adafocus.data.synthetic import load_splits
     from adafocus.pretrain import pretrain
@@ -97,7 +100,7 @@ def run_family_tsm(preset: str = "small_motion", workers: int = 2, results_dir: 
     load_splits(cfg.data)  # the data once, before the workers start
     if cfg.pretrain.epochs:
         pretrain(cfg)  # the shared pretraining once (cached: the small preset's)
-    jobs = [(preset, m) for m in METHODS]
+    jobs = [(preset, m, seed) for seed in seeds for m in METHODS]
     rows = map_in_workers(evaluate_one, jobs, workers)
     df = pd.DataFrame(rows)
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -105,15 +108,16 @@ def run_family_tsm(preset: str = "small_motion", workers: int = 2, results_dir: 
     decimals = {c: 1 if c == "train_seconds" else 4 for c in STABLE_COLUMNS}
     df[list(STABLE_COLUMNS)].round(decimals).to_csv(results_dir / CSV_NAME, index=False)
     print(df.round(4).to_string(index=False))
-    acc = df.set_index("method")["accuracy"]
-    print(f"TSM - TSN: {100 * (acc['uni_adafocus_tsm'] - acc['uni_adafocus_tsn']):+.1f} points at "
-          f"{df['mmacs'].iloc[0]:.2f} vs {df['mmacs'].iloc[1]:.2f} MMACs per video")
+    acc = df.pivot(index="seed", columns="method", values="accuracy")
+    gap = 100 * (acc["uni_adafocus_tsm"] - acc["uni_adafocus_tsn"])
+    print("TSM - TSN, points of accuracy by seed: " + ", ".join(f"{s}: {g:+.1f}" for s, g in gap.items())
+          + f"; mean {gap.mean():+.1f}, at {df['mmacs'].iloc[0]:.2f} vs {df['mmacs'].iloc[1]:.2f} MMACs per video")
     return df
 
 
 def main() -> None:
-    args = study_arguments(__doc__, "small_motion")
-    run_family_tsm(args.preset, args.workers)
+    args = study_arguments(__doc__, "small_motion", seeds=True)
+    run_family_tsm(args.preset, args.workers, seeds=tuple(args.seeds))
 
 
 if __name__ == "__main__":
