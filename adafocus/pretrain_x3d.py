@@ -14,6 +14,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import torch
 from torch import Tensor, nn
 
 from adafocus.config import Config
@@ -75,7 +76,10 @@ def x3d_pretrain_key(cfg: Config) -> str:
 def pretrained_x3d_backbones(cfg: Config, progress: bool = True,
                              checkpoint_dir: Path | None = None) -> dict[str, Tensor]:
     """Glance and focus X3D weights pretrained on the image set (trained once per geometry, then cached): what
-    :func:`adafocus.train.train` loads into a :class:`~adafocus.models.x3d.UniAdaFocusX3D` (its ``pretraining``)."""
+    :func:`adafocus.train.train` loads into a :class:`~adafocus.models.x3d.UniAdaFocusX3D` (its ``pretraining``).
+    The caller's random stream is left as it was, whether the pretraining runs now or comes from the cache (as
+    :func:`adafocus.pretrain.pretrained_backbones` does)."""
     family = PretrainFamily(X3D_PRETRAIN_NAME, x3d_pretrain_key(cfg), X3DBackbonePretrainer)
-    net, _ = pretrain(cfg, progress, checkpoint_dir, family=family)
+    with torch.random.fork_rng():
+        net, _ = pretrain(cfg, progress, checkpoint_dir, family=family)
     return {k: v for k, v in net.state_dict().items() if k.startswith(SHARED_PREFIXES)}

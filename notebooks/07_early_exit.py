@@ -151,8 +151,8 @@ assert abs(measured - expected) <= 0.01 * expected and same >= 0.95  # within 1%
 # Stepwise, every glance frame is its own small call of the glance network, and a CPU runs small
 # calls far below its peak; `glance="whole"` glances at every frame of every clip in one call and then
 # reads the glance exits in turn: the same exits and predictions, every clip paying the whole glance.
-# The cell times the three ways on the same test clips, interleaved (`time_interleaved`, median of
-# three samples of 32 clips), next to their MACs per video.
+# The cell times the three ways on the same test clips, interleaved (`time_interleaved`: the median of
+# three timed samples, each the same clips for all three), next to their MACs per video.
 
 # %%
 from adafocus.benchmark import time_interleaved
