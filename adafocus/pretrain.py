@@ -171,13 +171,15 @@ def pretrain(cfg: Config, progress: bool = True, checkpoint_dir: Path | None = N
     return net.eval(), pd.DataFrame(history)
 
 
-def pretrained_backbones(cfg: Config, progress: bool = True, checkpoint_dir: Path | None = None) -> dict[str, Tensor]:
-    """Glance and focus weights from the shared pretraining (trained once, then cached).
+def pretrained_backbones(cfg: Config, progress: bool = True, checkpoint_dir: Path | None = None,
+                         family: "PretrainFamily | None" = None) -> dict[str, Tensor]:
+    """Glance and focus weights from the shared pretraining (trained once, then cached); ``family``: backbones of
+    another kind (as in :func:`pretrain`, e.g. the X3Ds of :mod:`adafocus.pretrain_x3d`).
 
     The caller's random stream is left as it was, whether the pretraining runs now or comes from the
     cache: a model trained from an empty cache gets the same numbers as one trained after it."""
     with torch.random.fork_rng():
-        net, _ = pretrain(cfg, progress, checkpoint_dir)
+        net, _ = pretrain(cfg, progress, checkpoint_dir, family=family)
     return {k: v for k, v in net.state_dict().items() if k.startswith(SHARED_PREFIXES)}
 
 

@@ -14,14 +14,13 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from torch import Tensor, nn
 
 from adafocus.config import Config
 from adafocus.data.images import image_set_key
 from adafocus.models.patches import crop_patches, resize_frames
 from adafocus.models.x3d import UniAdaFocusX3D
-from adafocus.pretrain import SHARED_PREFIXES, PretrainFamily, crop_boxes, pretrain
+from adafocus.pretrain import PretrainFamily, crop_boxes, pretrained_backbones
 
 X3D_PRETRAIN_NAME = "pretrain_x3d"
 
@@ -77,9 +76,7 @@ def pretrained_x3d_backbones(cfg: Config, progress: bool = True,
                              checkpoint_dir: Path | None = None) -> dict[str, Tensor]:
     """Glance and focus X3D weights pretrained on the image set (trained once per geometry, then cached): what
     :func:`adafocus.train.train` loads into a :class:`~adafocus.models.x3d.UniAdaFocusX3D` (its ``pretraining``).
-    The caller's random stream is left as it was, whether the pretraining runs now or comes from the cache (as
-    :func:`adafocus.pretrain.pretrained_backbones` does)."""
+    The caller's random stream is left as it was, whether the pretraining runs now or comes from the cache
+    (:func:`adafocus.pretrain.pretrained_backbones` with the X3Ds' family)."""
     family = PretrainFamily(X3D_PRETRAIN_NAME, x3d_pretrain_key(cfg), X3DBackbonePretrainer)
-    with torch.random.fork_rng():
-        net, _ = pretrain(cfg, progress, checkpoint_dir, family=family)
-    return {k: v for k, v in net.state_dict().items() if k.startswith(SHARED_PREFIXES)}
+    return pretrained_backbones(cfg, progress, checkpoint_dir, family=family)
