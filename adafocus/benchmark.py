@@ -114,24 +114,17 @@ def map_in_workers(fn: Callable[[Any], Any], jobs: list, workers: int = 2) -> li
 def train_all(runs: list[Run], preset: str, workers: int = 2) -> pd.DataFrame:
     """Train every run (cached ones load instantly), longest first. Returns seconds per run."""
     from adafocus.data.synthetic import load_splits
+    from adafocus.jobs import Job, run_jobs
     from adafocus.pretrain import pretrain
 
     cfg = get_config(preset)
     load_splits(cfg.data)
     pretrain(cfg)  # the shared stage, once, before the workers start
-    rows = []
     # longest first, so that the two workers finish together: a run's time is about its MACs times its epochs
-    jobs = sorted(((r, preset) for r in runs), key=lambda job: -_training_cost(job[0], preset))
-    bar = tqdm(total=len(jobs), desc="training runs", unit="model")
-    results = (mp.get_context("spawn").Pool(workers).imap_unordered(_train_one, jobs) if workers > 1
-               else map(_train_one, jobs))
-    for run, secs in results:
-        rows.append({"method": run.method, "budget": run.budget, "recipe": run.recipe, "seed": run.seed,
-                     "train_seconds": secs})
-        bar.update()
-        tqdm.write(f"trained {run.curve} ({run.budget}) in {secs:.0f} s")
-    bar.close()
-    return pd.DataFrame(rows)
+    jobs = [Job(f"{r.curve} ({r.budget})", _train_one, ((r, preset),), _training_cost(r, preset)) for r in runs]
+    done = run_jobs(jobs, workers, desc="training runs")
+    return pd.DataFrame([{"method": run.method, "budget": run.budget, "recipe": run.recipe, "seed": run.seed,
+                          "train_seconds": secs} for (run, secs), _ in done.values()])
 
 
 def _run_row(run: Run, cfg: Config, model) -> dict[str, Any]:
@@ -322,17 +315,20 @@ EXIT_METHODS = {"stepwise": "uni_adafocus+exit", "whole": "uni_adafocus+exit_who
 
 
 def calibrated_exits(model, cfg: Config, test_pred, rhos: tuple[float, ...] | None = None,
-                     glance: str = "stepwise") -> list:
+                     glance: str = "stepwise", val_pred=None) -> list:
     """Uni-AdaFocus's early-exit budgets: for each ``ρ``, thresholds calibrated on the validation split (usable
     exits only) and what they give on the test split (``test_pred``: the model's test predictions), as
     :class:`~adafocus.analysis.early_exit.ExitResult` (thresholds, accuracy, expected MACs of
-    :func:`~adafocus.models.exits.exiting_forward` in its ``glance`` mode)."""
+    :func:`~adafocus.models.exits.exiting_forward` in its ``glance`` mode). ``val_pred``: the model's validation
+    predictions when the caller has them (else predicted here)."""
     from adafocus.analysis.early_exit import EXIT_RHOS, evaluate_early_exit, step_costs, usable_exits
     from adafocus.data.synthetic import load_split
     from adafocus.evaluate import predict
 
-    with torch.inference_mode():
-        val = predict(model, load_split(cfg.data, "val", progress=False))
+    val = val_pred
+    if val is None:
+        with torch.inference_mode():
+            val = predict(model, load_split(cfg.data, "val", progress=False))
     usable, costs = usable_exits(val.exit_logits, val.labels), step_costs(model, cfg, glance)
     return [evaluate_early_exit(val.exit_logits, test_pred.exit_logits, test_pred.labels, costs, rho, usable)
             for rho in (EXIT_RHOS if rhos is None else rhos)]
@@ -439,8 +435,10 @@ def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None
         info[(name, nan)] = {"method": name, "gmacs": inference_macs(fast, cfg) / 1e9,
                              "accuracy": pred.accuracy if trained else nan, "early_exit": False, "rho": nan}
         if early_exit and trained and name == "uni_adafocus":
+            with torch.inference_mode():
+                val = predict(fast, load_split(cfg.data, "val", progress=False))  # calibrates both glance modes
             for glance, method in EXIT_METHODS.items():
-                for r in calibrated_exits(fast, cfg, pred, glance=glance):
+                for r in calibrated_exits(fast, cfg, pred, glance=glance, val_pred=val):
                     runners[(method, r.rho)] = (lambda m, t, g: lambda b: exiting_forward(m, b["video"], t, glance=g))(
                         fast, r.thresholds, glance)
                     info[(method, r.rho)] = {"method": method, "gmacs": r.expected_macs / 1e9,

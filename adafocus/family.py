@@ -140,3 +140,71 @@ def reversal_gap(model: Any, video: Any) -> float:
         forward = model.glance_features(video, frames).feats  # (B, T_g, C_g)
         backward = model.glance_features(video.flip(1), (T - 1 - frames).flip(0)).feats  # same frames, reversed
     return float((forward.amax(1) - backward.amax(1)).abs().max())
+
+
+# ----- make family: every model it trains, as jobs for adafocus.jobs.run_jobs -----
+
+FAMILY_PRESET, TSM_PRESET = "small", "small_motion"  # the digits benchmark; the motion benchmark (the TSM pair)
+TSM_METHODS = ("uni_adafocus_tsm", "uni_adafocus_tsn")
+X3D_METHODS = ("uni_adafocus_x3d", "x3d_full")
+# About how many seconds each job takes at one thread with another job beside it on 2 cores (make family's
+# runs, docs/design.md "The family"): they only order the jobs (adafocus.jobs), the results never depend on them.
+EXPECTED_SECONDS = {"data": 30, "pretrain": 40, "pretrain_x3d": 390, "uni_adafocus_tsm": 180,
+                    "uni_adafocus_tsn": 165, "adafocus_v1": 190, "uni_adafocus_x3d": 390, "x3d_full": 460}
+
+
+def member_config(method: str, preset: str, seed: int = 0) -> Config:
+    """The config ``make family`` trains ``method`` with: the preset, the method's longer budget if any
+    (:data:`~adafocus.config.MODEL_TRAIN_OVERRIDES`), training seed ``seed``."""
+    from adafocus.config import get_config
+
+    return get_config(preset, **{**MODEL_TRAIN_OVERRIDES.get(method, {}), "train.seed": seed})
+
+
+def prepare_data(presets: tuple[str, ...]) -> None:
+    """Generate (or find in the cache) the splits of every preset and the pretraining's image set."""
+    from adafocus.config import get_config
+    from adafocus.data.images import load_images
+    from adafocus.data.synthetic import load_splits
+
+    for preset in presets:
+        load_splits(get_config(preset).data, progress=False)
+        load_images(get_config(preset), progress=False)
+
+
+def pretrain_stage(preset: str, x3d: bool = False) -> float:
+    """The 2-D backbones' pretraining of ``preset`` (or, with ``x3d``, the X3Ds' at their budget), cached. Returns
+    its recorded training seconds."""
+    from adafocus.config import get_config
+    from adafocus.pretrain import pretrain
+    from adafocus.pretrain_x3d import x3d_pretrain_family
+
+    cfg = member_config(X3D_METHODS[0], preset) if x3d else get_config(preset)  # both X3Ds: one budget
+    history = pretrain(cfg, progress=False, family=x3d_pretrain_family(cfg) if x3d else None)[1]
+    return float(history["seconds"].sum())
+
+
+def train_member(method: str, preset: str, seed: int = 0) -> float:
+    """Train (or load) one family member as ``make family`` does. Returns its recorded training seconds."""
+    from adafocus.train import train
+
+    return float(train(method, member_config(method, preset, seed), progress=False).history["seconds"].sum())
+
+
+def family_jobs(tsm_seeds: tuple[int, ...] = (0,), v1_seeds: tuple[int, ...] = (0, 1)) -> list:
+    """``make family``'s training as :class:`adafocus.jobs.Job` s: the data, the three pretrainings (2-D on each
+    benchmark, the X3Ds'), the TSM pair at every seed of ``tsm_seeds``, the X3D pair, V1 at every seed of
+    ``v1_seeds``, each after what it reads from the cache."""
+    from adafocus.jobs import Job
+
+    s = EXPECTED_SECONDS
+    jobs = [Job("data", prepare_data, ((FAMILY_PRESET, TSM_PRESET),), s["data"]),
+            Job("pretrain", pretrain_stage, (FAMILY_PRESET,), s["pretrain"], ("data",)),
+            Job("pretrain motion", pretrain_stage, (TSM_PRESET,), s["pretrain"], ("data",)),
+            Job("pretrain_x3d", pretrain_stage, (FAMILY_PRESET, True), s["pretrain_x3d"], ("data",))]
+    jobs += [Job(f"{m} seed {seed}", train_member, (m, TSM_PRESET, seed), s[m], ("pretrain motion",))
+             for seed in tsm_seeds for m in TSM_METHODS]
+    jobs += [Job(m, train_member, (m, FAMILY_PRESET), s[m], ("pretrain_x3d",)) for m in X3D_METHODS]
+    jobs += [Job(f"adafocus_v1 seed {seed}", train_member, ("adafocus_v1", FAMILY_PRESET, seed), s["adafocus_v1"],
+                 ("pretrain",)) for seed in v1_seeds]
+    return jobs

@@ -72,11 +72,16 @@ def x3d_pretrain_key(cfg: Config) -> str:
     return "x3d" + hashlib.sha256(json.dumps(parts, sort_keys=True, default=list).encode()).hexdigest()[:9]
 
 
+def x3d_pretrain_family(cfg: Config) -> PretrainFamily:
+    """What :func:`adafocus.pretrain.pretrain` needs to pretrain (or load) the X3Ds of ``cfg``: their checkpoint
+    name, key and network."""
+    return PretrainFamily(X3D_PRETRAIN_NAME, x3d_pretrain_key(cfg), X3DBackbonePretrainer)
+
+
 def pretrained_x3d_backbones(cfg: Config, progress: bool = True,
                              checkpoint_dir: Path | None = None) -> dict[str, Tensor]:
     """Glance and focus X3D weights pretrained on the image set (trained once per geometry, then cached): what
     :func:`adafocus.train.train` loads into a :class:`~adafocus.models.x3d.UniAdaFocusX3D` (its ``pretraining``).
     The caller's random stream is left as it was, whether the pretraining runs now or comes from the cache
     (:func:`adafocus.pretrain.pretrained_backbones` with the X3Ds' family)."""
-    family = PretrainFamily(X3D_PRETRAIN_NAME, x3d_pretrain_key(cfg), X3DBackbonePretrainer)
-    return pretrained_backbones(cfg, progress, checkpoint_dir, family=family)
+    return pretrained_backbones(cfg, progress, checkpoint_dir, family=x3d_pretrain_family(cfg))

@@ -174,13 +174,14 @@ def side_by_side_epoch_seconds(preset: str, rounds: int = 5, steps: int = 4) -> 
 
 
 def run_family_v1(preset: str = "small", seeds: tuple[int, ...] = (0,), results_dir: Path = RESULTS_DIR,
-                  fig_dir: Path = FIGURES_DIR) -> pd.DataFrame:
-    """Write the two CSVs and the figure (see the module docstring). Returns the final table."""
+                  fig_dir: Path = FIGURES_DIR, timing: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Write the CSVs and the figure (see the module docstring). ``timing``: :func:`side_by_side_epoch_seconds`'s
+    table when already measured (``benchmarks/family.py`` times it beside the trainings). Returns the final table."""
     from adafocus.figures import FigureSet, fig_family_learning_curves
 
     v1_curves, v1_final = v1_runs(preset, seeds)
     e2e_curves, e2e_final = end_to_end_runs(results_dir)
-    timing = side_by_side_epoch_seconds(preset)
+    timing = side_by_side_epoch_seconds(preset) if timing is None else timing
     results_dir.mkdir(parents=True, exist_ok=True)
     timing.to_csv(results_dir / "family_v1_timing.csv", index=False)
     curves = pd.concat([e2e_curves, v1_curves], ignore_index=True)

@@ -23,6 +23,7 @@ PACKAGE = ROOT / "adafocus"
 FLOORS: dict[str, int] = {
     # 0 -- config and the plain utilities it stands on
     "adafocus": 0, "adafocus.config": 0, "adafocus.checks": 0, "adafocus.paths": 0, "adafocus.distributed": 0,
+    "adafocus.jobs": 0,
     # 1 -- data and models
     "adafocus.data": 1, "adafocus.models": 1,
     # 2 -- training, evaluation and costs (policy metrics: the box and frame scores evaluate reports)

@@ -86,9 +86,10 @@ def exiting_forward(model: UniAdaFocus, video: Tensor, thresholds: Tensor, patch
     results and the same MACs as one step at a time (``group=False``), in fewer, larger operations.
     ``glance``: ``"stepwise"`` (default) glances at one frame per exit, so a clip that leaves early pays for
     the frames it saw; ``"whole"`` glances at all ``T_g`` frames of every clip in one call of the glance network,
-    then reads the glance exits in turn: the same exits, predictions and logits, every clip pays the whole glance
-    (:func:`~adafocus.analysis.early_exit.step_costs` with the same ``glance`` counts it), in one large operation
-    instead of ``T_g`` small ones.
+    then reads the glance exits in turn: the same exits and predictions, logits equal up to float rounding (the
+    batched convolutions sum in another order; ``tests/test_early_exit.py``: within 1e-5), every clip pays the
+    whole glance (:func:`~adafocus.analysis.early_exit.step_costs` with the same ``glance`` counts it), in one
+    large operation instead of ``T_g`` small ones.
     """
     if glance not in GLANCE_MODES:
         raise ValueError(f"exiting_forward: glance must be one of {GLANCE_MODES}, got {glance!r}")
