@@ -334,19 +334,21 @@ def calibrated_exits(model, cfg: Config, test_pred, rhos: tuple[float, ...] | No
             for rho in (EXIT_RHOS if rhos is None else rhos)]
 
 
-def time_interleaved(runners: dict, clips, batch_size: int, repeats: int, desc: str = "timing") -> dict[Any, list[float]]:
+def time_interleaved(runners: dict, clips, batch_size: int, repeats: int, desc: str = "timing",
+                     per_sample: int = THROUGHPUT_CLIPS, device: str | torch.device = "cpu") -> dict[Any, list[float]]:
     """Videos/s of every ``runners[key](batch)``, interleaved: ``repeats`` timed samples, each the same
-    :data:`THROUGHPUT_CLIPS` clips of ``clips`` for every runner (sample ``r``: clips ``32 r .. 32 r + 31``, in
-    batches of ``batch_size``), runners in an order rotated every sample, after one untimed warm-up sample
-    for every runner alike. Runs under ``torch.inference_mode``."""
-    if batch_size < 1 or THROUGHPUT_CLIPS % batch_size:
-        raise ValueError(f"batch sizes must divide {THROUGHPUT_CLIPS}, got {batch_size}")
+    ``per_sample`` clips of ``clips`` for every runner (sample ``r``: clips ``per_sample * r`` on, in batches of
+    ``batch_size``), runners in an order rotated every sample, after one untimed warm-up sample for every runner
+    alike. Runs under ``torch.inference_mode``. The clips are on ``device`` before the clock starts; a runner on a
+    GPU must wait for its own work before it returns."""
+    if batch_size < 1 or per_sample % batch_size:
+        raise ValueError(f"batch sizes must divide {per_sample}, got {batch_size}")
     keys = list(runners)
     samples: dict[Any, list[float]] = {k: [] for k in keys}
     with torch.inference_mode():
         for r in tqdm(range(-1, repeats), desc=desc, leave=False):  # r = -1: the warm-up sample, untimed
-            batches = clip_batches(clips, batch_size, THROUGHPUT_CLIPS // batch_size,
-                                   offset=max(r, 0) * THROUGHPUT_CLIPS)
+            batches = [{**b, "video": b["video"].to(device)}
+                       for b in clip_batches(clips, batch_size, per_sample // batch_size, offset=max(r, 0) * per_sample)]
             shift = max(r, 0) % len(keys)
             for k in keys[shift:] + keys[:shift]:
                 fn = runners[k]
@@ -355,7 +357,7 @@ def time_interleaved(runners: dict, clips, batch_size: int, repeats: int, desc: 
                     fn(b)
                 secs = time.perf_counter() - t0
                 if r >= 0:
-                    samples[k].append(THROUGHPUT_CLIPS / secs)
+                    samples[k].append(per_sample / secs)
     return samples
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -161,14 +161,14 @@ def member_config(method: str, preset: str, seed: int = 0) -> Config:
     return get_config(preset, **{**MODEL_TRAIN_OVERRIDES.get(method, {}), "train.seed": seed})
 
 
-def prepare_data(presets: tuple[str, ...]) -> None:
-    """Generate (or find in the cache) the splits of every preset and the pretraining's image set."""
+def prepare_data(preset: str, images: bool = True) -> None:
+    """Generate (or find in the cache) the splits of ``preset`` and, with ``images``, the pretraining's image set."""
     from adafocus.config import get_config
     from adafocus.data.images import load_images
     from adafocus.data.synthetic import load_splits
 
-    for preset in presets:
-        load_splits(get_config(preset).data, progress=False)
+    load_splits(get_config(preset).data, progress=False)
+    if images:
         load_images(get_config(preset), progress=False)
 
 
@@ -191,20 +191,23 @@ def train_member(method: str, preset: str, seed: int = 0) -> float:
     return float(train(method, member_config(method, preset, seed), progress=False).history["seconds"].sum())
 
 
-def family_jobs(tsm_seeds: tuple[int, ...] = (0,), v1_seeds: tuple[int, ...] = (0, 1)) -> list:
-    """``make family``'s training as :class:`adafocus.jobs.Job` s: the data, the three pretrainings (2-D on each
-    benchmark, the X3Ds'), the TSM pair at every seed of ``tsm_seeds``, the X3D pair, V1 at every seed of
-    ``v1_seeds``, each after what it reads from the cache."""
+def family_jobs(tsm_seeds: tuple[int, ...] = (0,), v1_seeds: tuple[int, ...] = (0, 1),
+                member: Callable[[str, str, int], Any] = train_member) -> list:
+    """``make family``'s work as :class:`adafocus.jobs.Job` s: the data of each benchmark, the three pretrainings
+    (2-D on each benchmark, the X3Ds'), then ``member(method, preset, seed)`` for the TSM pair at every seed of
+    ``tsm_seeds``, the X3D pair and V1 at every seed of ``v1_seeds`` (default :func:`train_member`; the
+    studies pass a function that trains and evaluates), each job after what it reads from the cache."""
     from adafocus.jobs import Job
 
     s = EXPECTED_SECONDS
-    jobs = [Job("data", prepare_data, ((FAMILY_PRESET, TSM_PRESET),), s["data"]),
+    jobs = [Job("data", prepare_data, (FAMILY_PRESET,), s["data"]),
+            Job("data motion", prepare_data, (TSM_PRESET, False), s["data"]),  # the same image set as "data"
             Job("pretrain", pretrain_stage, (FAMILY_PRESET,), s["pretrain"], ("data",)),
-            Job("pretrain motion", pretrain_stage, (TSM_PRESET,), s["pretrain"], ("data",)),
+            Job("pretrain motion", pretrain_stage, (TSM_PRESET,), s["pretrain"], ("data", "data motion")),
             Job("pretrain_x3d", pretrain_stage, (FAMILY_PRESET, True), s["pretrain_x3d"], ("data",))]
-    jobs += [Job(f"{m} seed {seed}", train_member, (m, TSM_PRESET, seed), s[m], ("pretrain motion",))
+    jobs += [Job(f"{m} seed {seed}", member, (m, TSM_PRESET, seed), s[m], ("pretrain motion",))
              for seed in tsm_seeds for m in TSM_METHODS]
-    jobs += [Job(m, train_member, (m, FAMILY_PRESET), s[m], ("pretrain_x3d",)) for m in X3D_METHODS]
-    jobs += [Job(f"adafocus_v1 seed {seed}", train_member, ("adafocus_v1", FAMILY_PRESET, seed), s["adafocus_v1"],
+    jobs += [Job(m, member, (m, FAMILY_PRESET, 0), s[m], ("pretrain_x3d",)) for m in X3D_METHODS]
+    jobs += [Job(f"adafocus_v1 seed {seed}", member, ("adafocus_v1", FAMILY_PRESET, seed), s["adafocus_v1"],
                  ("pretrain",)) for seed in v1_seeds]
     return jobs

@@ -99,10 +99,11 @@ def run_epoch(module: nn.Module, step: nn.Module, batches: Iterable[dict], optim
     return metrics
 
 
-def checkpoint_file(name: str, preset: str, key: str, directory: Path | None = None) -> Path:
-    """``<directory or cache_dir("checkpoints")>/<name>-<preset>-<key>.pt``."""
+def checkpoint_file(name: str, preset: str | None, key: str, directory: Path | None = None) -> Path:
+    """``<directory or cache_dir("checkpoints")>/<name>-<preset>-<key>.pt`` (``<name>-<key>.pt`` without a preset:
+    one file per key, shared by every preset whose config gives that key)."""
     directory = Path(directory) if directory is not None else cache_dir("checkpoints")
-    return directory / f"{name}-{preset}-{key}.pt"
+    return directory / (f"{name}-{key}.pt" if preset is None else f"{name}-{preset}-{key}.pt")
 
 
 CHECKPOINT_FIELDS = {"model": dict, "history": list, "done": bool, "epoch": int, "torch_rng": (Tensor, list),

@@ -157,7 +157,9 @@ def pretrain(cfg: Config, progress: bool = True, checkpoint_dir: Path | None = N
     train_set = ImageSet(images.images[: len(images) - n_val], images.labels[: len(images) - n_val])
     val_set = ImageSet(images.images[len(images) - n_val:], images.labels[len(images) - n_val:])
     name, key, build = family or PretrainFamily(PRETRAIN_NAME, pretrain_key(cfg), BackbonePretrainer)
-    path = checkpoint_file(name, cfg.name, key, checkpoint_dir)
+    # one file per key, whatever the preset: presets that differ only in what the pretraining does not read
+    # (``small`` and ``small_motion``: the same images and backbones) share one pretraining
+    path = checkpoint_file(name, None, key, checkpoint_dir)
     torch.manual_seed(cfg.pretrain.seed)
     net = build(cfg)
     state = resume_state(path, name, key, net, retrain)

@@ -17,7 +17,7 @@ with the policies replaced by the center box and the uniform frames: the shift-f
 end to end and at chance; with its own policies it is a little above (they read the glance frames in order,
 and where the one box sits along the path shows in the crops).
 
-The lead's ``make family`` can call :func:`run_family_tsm`.
+``make family`` (``benchmarks/family.py``) runs :func:`evaluate_one` as its jobs, then :func:`tsm_table`.
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ def _direction_accuracy(model, dataset, cfg, **modes) -> float:
 
 def run_family_tsm(preset: str = "small_motion", workers: int = 2, results_dir: Path = RESULTS_DIR,
                    seeds: tuple[int, ...] = (0,)) -> pd.DataFrame:
-    """Train both models for every seed (in ``workers`` processes, one thread each), write
-    ``<results_dir>/family_tsm.csv``, print the table and the gap of every seed. Returns the table."""
+    """Train both models for every seed (in ``workers`` processes, one thread each) and write their table
+    (:func:`tsm_table`). Returns the table."""
     from adafocus.config import get_config
     from adafocus.data.synthetic import load_splits
     from adafocus.pretrain import pretrain
@@ -101,7 +101,11 @@ def run_family_tsm(preset: str = "small_motion", workers: int = 2, results_dir: 
     if cfg.pretrain.epochs:
         pretrain(cfg)  # the shared pretraining once (cached: the small preset's)
     jobs = [(preset, m, seed) for seed in seeds for m in METHODS]
-    rows = map_in_workers(evaluate_one, jobs, workers)
+    return tsm_table(map_in_workers(evaluate_one, jobs, workers), results_dir)
+
+
+def tsm_table(rows: list[dict], results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
+    """:func:`evaluate_one`'s rows as ``<results_dir>/family_tsm.csv``; prints the table and the gap of every seed."""
     df = pd.DataFrame(rows)
     results_dir.mkdir(parents=True, exist_ok=True)
     # the file holds what a rerun from the cache reproduces (not this run's wall time or cache state)

@@ -66,29 +66,27 @@ def cell_headroom(model, split, batch_size: int = 100, seed: int = 0) -> dict[st
     return {f"test_acc_{k}_cells": v / max(seen, 1) for k, v in correct.items()}
 
 
-def v1_runs(preset: str, seeds: tuple[int, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train (or load) AdaFocus V1 at each seed: its per-epoch rows and its final row per seed."""
+def v1_run(preset: str, seed: int) -> tuple[pd.DataFrame, dict]:
+    """Train (or load) AdaFocus V1 with training seed ``seed``: its per-epoch rows and its final row."""
     from adafocus.config import get_config
     from adafocus.data.synthetic import load_split
     from adafocus.evaluate import inference_macs, predict
     from adafocus.train import train
 
-    curves, finals = [], []
-    for seed in seeds:
-        cfg = get_config(preset, **{"train.seed": seed})
-        t0 = time.time()
-        result = train("adafocus_v1", cfg)
-        h = result.history
-        split = load_split(cfg.data, "test", progress=False)
-        test = predict(result.model, split)
-        curves.append(h.assign(method="adafocus_v1", seed=seed)[
-            ["method", "seed", "stage", "epoch", "stage_epoch", "train_acc", "val_acc", "seconds"]])
-        finals.append({"method": "adafocus_v1", "seed": seed, "test_accuracy": test.accuracy,
-                       "mmacs": inference_macs(result.model, cfg) / 1e6, "train_minutes": h["seconds"].sum() / 60,
-                       "best_val_acc": h["val_acc"].max(), "last_val_acc": h["val_acc"].iloc[-1],
-                       "from_cache": result.from_cache, "wall_seconds_this_run": time.time() - t0,
-                       **cell_headroom(result.model, split)})
-    return pd.concat(curves, ignore_index=True), pd.DataFrame(finals)
+    cfg = get_config(preset, **{"train.seed": seed})
+    t0 = time.time()
+    result = train("adafocus_v1", cfg, progress=False)
+    h = result.history
+    split = load_split(cfg.data, "test", progress=False)
+    test = predict(result.model, split)
+    curve = h.assign(method="adafocus_v1", seed=seed)[
+        ["method", "seed", "stage", "epoch", "stage_epoch", "train_acc", "val_acc", "seconds"]]
+    final = {"method": "adafocus_v1", "seed": seed, "test_accuracy": test.accuracy,
+             "mmacs": inference_macs(result.model, cfg) / 1e6, "train_minutes": h["seconds"].sum() / 60,
+             "best_val_acc": h["val_acc"].max(), "last_val_acc": h["val_acc"].iloc[-1],
+             "from_cache": result.from_cache, "wall_seconds_this_run": time.time() - t0,
+             **cell_headroom(result.model, split)}
+    return curve, final
 
 
 def end_to_end_runs(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -174,12 +172,15 @@ def side_by_side_epoch_seconds(preset: str, rounds: int = 5, steps: int = 4) -> 
 
 
 def run_family_v1(preset: str = "small", seeds: tuple[int, ...] = (0,), results_dir: Path = RESULTS_DIR,
-                  fig_dir: Path = FIGURES_DIR, timing: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Write the CSVs and the figure (see the module docstring). ``timing``: :func:`side_by_side_epoch_seconds`'s
-    table when already measured (``benchmarks/family.py`` times it beside the trainings). Returns the final table."""
+                  fig_dir: Path = FIGURES_DIR, runs: list[tuple[pd.DataFrame, dict]] | None = None,
+                  timing: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Write the CSVs and the figure (see the module docstring). ``runs`` (:func:`v1_run` of every seed) and
+    ``timing`` (:func:`side_by_side_epoch_seconds`): when already measured (``benchmarks/family.py`` runs them
+    as jobs beside the trainings). Returns the final table."""
     from adafocus.figures import FigureSet, fig_family_learning_curves
 
-    v1_curves, v1_final = v1_runs(preset, seeds)
+    runs = [v1_run(preset, seed) for seed in seeds] if runs is None else runs
+    v1_curves, v1_final = pd.concat([c for c, _ in runs], ignore_index=True), pd.DataFrame([f for _, f in runs])
     e2e_curves, e2e_final = end_to_end_runs(results_dir)
     timing = side_by_side_epoch_seconds(preset) if timing is None else timing
     results_dir.mkdir(parents=True, exist_ok=True)

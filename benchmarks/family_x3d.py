@@ -10,7 +10,7 @@ every model (a second run reads them back), and evaluates both on the test split
 train_seconds (the training's own measured seconds, also when read from the cache), epochs, val accuracy,
 the policy metrics (box IoU, frame recall, beside random boxes and the uniform grid) and the MACs ratio.
 
-The lead's ``make family`` can call :func:`run_family_x3d`.
+``make family`` (``benchmarks/family.py``) runs :func:`evaluate_one` as its jobs, then :func:`x3d_table`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,11 @@ def run_family_x3d(preset: str = "small", workers: int = 2, results_dir: Path = 
     if cfg.pretrain.epochs:
         pretrained_x3d_backbones(cfg)  # the X3Ds' pretraining once, shared by both
     jobs = [(preset, m) for m in METHODS]
-    rows = map_in_workers(evaluate_one, jobs, workers)
+    return x3d_table(map_in_workers(evaluate_one, jobs, workers), results_dir)
+
+
+def x3d_table(rows: list[dict], results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
+    """:func:`evaluate_one`'s rows as ``<results_dir>/family_x3d.csv``; prints the table and the goal's two numbers."""
     df = pd.DataFrame(rows)
     df = df[FIRST + [c for c in df.columns if c not in FIRST]]
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -121,7 +121,7 @@ def test_tensors_of_another_shape_or_name_are_not_copied(quick_weights):
 
 def test_pretraining_is_cached_and_deterministic(quick_weights, tmp_path, monkeypatch):
     weights, directory = quick_weights
-    assert (directory / f"pretrain-tiny-{pretrain_key(QUICK)}.pt").exists()
+    assert (directory / f"pretrain-{pretrain_key(QUICK)}.pt").exists()
     again = pretrained_backbones(QUICK, progress=False, checkpoint_dir=tmp_path)  # a fresh run, elsewhere
     assert _same_state(again, weights)
 

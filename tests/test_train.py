@@ -59,7 +59,7 @@ def test_train_writes_history_and_loads_from_cache(cfg, splits, tmp_path):
     assert {"train_loss", "train_acc", "val_acc", "seconds", "train_exits", "train_spatial", "train_temporal",
             "train_scale", "train_glance_frames", "train_focus_frames"} <= set(first.history.columns)
     assert not {"train_center", "train_temporal_mask"} & set(first.history.columns)  # label-free: no hints
-    assert (tmp_path / f"pretrain-tiny-{pretrain_key(cfg)}.pt").exists()  # the shared pretraining ran
+    assert (tmp_path / f"pretrain-{pretrain_key(cfg)}.pt").exists()  # the shared pretraining ran
     state = load_checkpoint(first.checkpoint, "uni_adafocus", data_key(cfg, splits))
     assert state["done"] and set(CHECKPOINT_FIELDS) <= set(state)
     again = train("uni_adafocus", cfg, splits, progress=False, checkpoint_dir=tmp_path)
