@@ -193,8 +193,8 @@ def train_member(method: str, preset: str, seed: int = 0) -> float:
 
 def family_jobs(tsm_seeds: tuple[int, ...] = (0,), v1_seeds: tuple[int, ...] = (0, 1),
                 member: Callable[[str, str, int], Any] = train_member) -> list:
-    """``make family``'s work as :class:`adafocus.jobs.Job` s: the data of each benchmark, the three pretrainings
-    (2-D on each benchmark, the X3Ds'), then ``member(method, preset, seed)`` for the TSM pair at every seed of
+    """``make family``'s work as :class:`adafocus.jobs.Job` s: the data of each benchmark, the two pretrainings
+    (the 2-D one, which both benchmarks share, and the X3Ds'), then ``member(method, preset, seed)`` for the TSM pair at every seed of
     ``tsm_seeds``, the X3D pair and V1 at every seed of ``v1_seeds`` (default :func:`train_member`; the
     studies pass a function that trains and evaluates), each job after what it reads from the cache."""
     from adafocus.jobs import Job
@@ -202,10 +202,10 @@ def family_jobs(tsm_seeds: tuple[int, ...] = (0,), v1_seeds: tuple[int, ...] = (
     s = EXPECTED_SECONDS
     jobs = [Job("data", prepare_data, (FAMILY_PRESET,), s["data"]),
             Job("data motion", prepare_data, (TSM_PRESET, False), s["data"]),  # the same image set as "data"
+            # one 2-D pretraining for both benchmarks: a still image has no motion (the same key, one file)
             Job("pretrain", pretrain_stage, (FAMILY_PRESET,), s["pretrain"], ("data",)),
-            Job("pretrain motion", pretrain_stage, (TSM_PRESET,), s["pretrain"], ("data", "data motion")),
             Job("pretrain_x3d", pretrain_stage, (FAMILY_PRESET, True), s["pretrain_x3d"], ("data",))]
-    jobs += [Job(f"{m} seed {seed}", member, (m, TSM_PRESET, seed), s[m], ("pretrain motion",))
+    jobs += [Job(f"{m} seed {seed}", member, (m, TSM_PRESET, seed), s[m], ("pretrain", "data motion"))
              for seed in tsm_seeds for m in TSM_METHODS]
     jobs += [Job(m, member, (m, FAMILY_PRESET, 0), s[m], ("pretrain_x3d",)) for m in X3D_METHODS]
     jobs += [Job(f"adafocus_v1 seed {seed}", member, ("adafocus_v1", FAMILY_PRESET, seed), s["adafocus_v1"],

@@ -15,11 +15,18 @@ def test_every_model_waits_for_the_pretraining_it_reads():
     assert {n for n in by_name if "seed" in n} == {"uni_adafocus_tsm seed 0", "uni_adafocus_tsn seed 0",
                                                   "uni_adafocus_tsm seed 2", "uni_adafocus_tsn seed 2",
                                                   "adafocus_v1 seed 1"}
-    assert by_name["uni_adafocus_tsn seed 2"].after == ("pretrain motion",)
+    assert by_name["uni_adafocus_tsn seed 2"].after == ("pretrain", "data motion")
     assert by_name["adafocus_v1 seed 1"].after == ("pretrain",)
     assert all(by_name[m].after == ("pretrain_x3d",) for m in X3D_METHODS)
     assert by_name["pretrain"].after == by_name["pretrain_x3d"].after == ("data",)  # the digits and the images
-    assert by_name["pretrain motion"].after == ("data", "data motion")
+
+
+def test_both_benchmarks_share_one_2d_pretraining():
+    from adafocus.config import get_config
+    from adafocus.family import FAMILY_PRESET, TSM_PRESET
+    from adafocus.pretrain import pretrain_key
+
+    assert pretrain_key(get_config(FAMILY_PRESET)) == pretrain_key(get_config(TSM_PRESET))
 
 
 def test_the_x3d_chain_starts_first_after_the_data():
