@@ -169,9 +169,23 @@ assert mm.iloc[1] <= mm.iloc[2] <= mm.iloc[0]  # the whole glance costs MACs, ne
 seconds.round(3)
 
 # %% [markdown]
-# On a GPU or a large CPU batch the MACs column would predict the seconds; at this size, read the two
-# columns side by side: the fewest MACs need not be the fastest. `benchmarks/throughput.py` measures
-# the same three on the small preset at every calibrated budget (docs/design.md, "Inference speed").
+# Read the two columns side by side: the fewest MACs need not be the fastest. `benchmarks/throughput.py`
+# measures the same three on the small preset at every calibrated budget (docs/design.md, "Inference
+# speed"). A GPU does not restore the link either: it runs the full frame's few large convolutions near
+# its peak and the adaptive model's many small kernels at their launch cost. The next cell shows the
+# one GPU run of `benchmarks/throughput_gpu.py` (static models, no early exit), when its table is there.
+
+# %%
+from pathlib import Path
+
+gpu_csv = Path("../benchmarks/results/throughput_gpu.csv")
+if gpu_csv.exists():
+    gpu = pd.read_csv(gpu_csv).query("dtype == 'float32'")
+    gpu = gpu.pivot_table(index=["device", "preset", "batch_size"], columns="method", values="videos_per_s")
+    gpu["uni_adafocus / full_frame"] = gpu["uni_adafocus"] / gpu["full_frame"]
+    display(gpu.round(2))
+else:
+    print(f"{gpu_csv} not found: `python benchmarks/throughput_gpu.py` on a machine with a GPU writes it")
 
 # %% [markdown]
 # ## Which videos leave early?
