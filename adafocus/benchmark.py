@@ -347,8 +347,8 @@ def time_interleaved(runners: dict, clips, batch_size: int, repeats: int, desc: 
     samples: dict[Any, list[float]] = {k: [] for k in keys}
     with torch.inference_mode():
         for r in tqdm(range(-1, repeats), desc=desc, leave=False):  # r = -1: the warm-up sample, untimed
-            batches = [{**b, "video": b["video"].to(device)}
-                       for b in clip_batches(clips, batch_size, per_sample // batch_size, offset=max(r, 0) * per_sample)]
+            chosen = clip_batches(clips, batch_size, per_sample // batch_size, offset=max(r, 0) * per_sample)
+            batches = [{**b, "video": b["video"].to(device)} for b in chosen]
             shift = max(r, 0) % len(keys)
             for k in keys[shift:] + keys[:shift]:
                 fn = runners[k]

@@ -147,10 +147,10 @@ def reversal_gap(model: Any, video: Any) -> float:
 FAMILY_PRESET, TSM_PRESET = "small", "small_motion"  # the digits benchmark; the motion benchmark (the TSM pair)
 TSM_METHODS = ("uni_adafocus_tsm", "uni_adafocus_tsn")
 X3D_METHODS = ("uni_adafocus_x3d", "x3d_full")
-# About how many seconds each job takes at one thread with another job beside it on 2 cores (make family's
-# runs, docs/design.md "The family"): they only order the jobs (adafocus.jobs), the results never depend on them.
-EXPECTED_SECONDS = {"data": 30, "pretrain": 40, "pretrain_x3d": 390, "uni_adafocus_tsm": 180,
-                    "uni_adafocus_tsn": 165, "adafocus_v1": 190, "uni_adafocus_x3d": 390, "x3d_full": 460}
+# About how many seconds each job takes at one thread with another job beside it on 2 cores (``make family`` from
+# an empty cache, docs/design.md "The family"): they only order the jobs (adafocus.jobs), never the results.
+EXPECTED_SECONDS = {"data": 35, "pretrain": 35, "pretrain_x3d": 365, "uni_adafocus_tsm": 170,
+                    "uni_adafocus_tsn": 160, "adafocus_v1": 185, "uni_adafocus_x3d": 370, "x3d_full": 660}
 
 
 def member_config(method: str, preset: str, seed: int = 0) -> Config:
@@ -194,9 +194,10 @@ def train_member(method: str, preset: str, seed: int = 0) -> float:
 def family_jobs(tsm_seeds: tuple[int, ...] = (0,), v1_seeds: tuple[int, ...] = (0, 1),
                 member: Callable[[str, str, int], Any] = train_member) -> list:
     """``make family``'s work as :class:`adafocus.jobs.Job` s: the data of each benchmark, the two pretrainings
-    (the 2-D one, which both benchmarks share, and the X3Ds'), then ``member(method, preset, seed)`` for the TSM pair at every seed of
-    ``tsm_seeds``, the X3D pair and V1 at every seed of ``v1_seeds`` (default :func:`train_member`; the
-    studies pass a function that trains and evaluates), each job after what it reads from the cache."""
+    (the 2-D one, which both benchmarks share, and the X3Ds'), then ``member(method, preset, seed)`` for the TSM
+    pair at every seed of ``tsm_seeds``, the X3D pair and V1 at every seed of ``v1_seeds`` (default
+    :func:`train_member`; the studies pass a function that trains and evaluates), each job after what it reads
+    from the cache."""
     from adafocus.jobs import Job
 
     s = EXPECTED_SECONDS

@@ -4,8 +4,11 @@ A study such as ``make family`` trains a dozen models, some of which need a shar
 need their pretraining, every 2-D model the 2-D pretraining). :func:`run_jobs` keeps ``workers`` processes
 busy: whenever one is free it starts, among the jobs whose prerequisites are done, the one heading the longest
 chain of expected seconds still to come (its own and its longest line of dependents), so that the critical path
-starts first and the workers finish together. Every job runs in a fresh spawned process (one thread each,
-as the trainer sets), so a job that reads the cache sees what the jobs before it wrote.
+starts first and the workers finish together. The jobs run in ``workers`` spawned processes, each reused from
+job to job (one thread each, as the trainer sets); they share nothing but the on-disk cache, so a job that reads
+the cache sees what the jobs before it wrote. A job must not depend on what an earlier job left in its process
+(the trainer seeds every run itself: ``make family``'s numbers came out the same as when its studies ran one
+after the other).
 
 Expected seconds only order the jobs (any unit will do, the same for all: the benchmark uses MACs times epochs);
 a wrong guess costs time, never correctness.
