@@ -387,6 +387,17 @@ def iqr(values: list[float]) -> float:
     return float(q[1] - q[0])
 
 
+def add_speedups(df: pd.DataFrame, setting: list[str]) -> pd.DataFrame:
+    """``df`` (one row per method and setting: ``method``, ``videos_per_s``, ``gmacs`` and the ``setting`` columns)
+    with ``speedup_vs_full`` (videos/s over the full-frame baseline's in the same setting) and
+    ``hardware_efficiency`` (that speedup over the MACs ratio: 1 = the seconds fall as the MACs do)."""
+    full = df[df["method"] == "full_frame"].set_index(setting)
+    ref = df.set_index(setting).index
+    df["speedup_vs_full"] = df["videos_per_s"].values / full.loc[ref, "videos_per_s"].values
+    df["hardware_efficiency"] = df["speedup_vs_full"] / (full.loc[ref, "gmacs"].values / df["gmacs"].values)
+    return df
+
+
 def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None,
                    batch_sizes: tuple[int, ...] = (32, 1), threads: int | tuple[int, ...] = (2, 1), repeats: int = 5,
                    early_exit: bool = True, results_dir: Path = RESULTS_DIR, train_missing: bool = True) -> pd.DataFrame:
@@ -456,11 +467,7 @@ def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None
                              "videos_per_s": float(torch.tensor(v).median()), "spread": iqr(v)})
     torch.set_num_threads(before)
 
-    df = pd.DataFrame(rows)
-    full = df[df["method"] == "full_frame"].set_index(["threads", "batch_size"])
-    ref = df.set_index(["threads", "batch_size"]).index
-    df["speedup_vs_full"] = df["videos_per_s"].values / full.loc[ref, "videos_per_s"].values
-    df["hardware_efficiency"] = df["speedup_vs_full"] / (full.loc[ref, "gmacs"].values / df["gmacs"].values)
+    df = add_speedups(pd.DataFrame(rows), ["threads", "batch_size"])
     cols = ["method", "threads", "batch_size", "gmacs", "accuracy", "videos_per_s", "spread", "speedup_vs_full",
             "hardware_efficiency", "early_exit", "rho"]
     df = df[cols]

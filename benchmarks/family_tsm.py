@@ -36,13 +36,13 @@ CSV_NAME = "family_tsm.csv"
 def evaluate_one(args: tuple[str, str, int]) -> dict:
     """Train (or load) ``method`` at ``preset`` with training seed ``seed`` and score it on the test split: one CSV
     row."""
-    from adafocus.config import get_config
     from adafocus.data.synthetic import label_parts, load_split
     from adafocus.evaluate import inference_macs, predict
+    from adafocus.family import member_config
     from adafocus.train import train
 
     preset, method, seed = args
-    cfg = get_config(preset, **{"train.seed": seed})
+    cfg = member_config(method, preset, seed)
     t0 = time.time()
     result = train(method, cfg, progress=False)
     test = predict(result.model, load_split(cfg.data, "test", progress=False))

@@ -68,12 +68,12 @@ def cell_headroom(model, split, batch_size: int = 100, seed: int = 0) -> dict[st
 
 def v1_run(preset: str, seed: int) -> tuple[pd.DataFrame, dict]:
     """Train (or load) AdaFocus V1 with training seed ``seed``: its per-epoch rows and its final row."""
-    from adafocus.config import get_config
     from adafocus.data.synthetic import load_split
     from adafocus.evaluate import inference_macs, predict
+    from adafocus.family import member_config
     from adafocus.train import train
 
-    cfg = get_config(preset, **{"train.seed": seed})
+    cfg = member_config("adafocus_v1", preset, seed)
     t0 = time.time()
     result = train("adafocus_v1", cfg, progress=False)
     h = result.history

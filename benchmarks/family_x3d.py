@@ -28,12 +28,12 @@ FIRST = ["method", "accuracy", "mmacs", "train_seconds", "epochs", "val_accuracy
 
 def evaluate_one(args: tuple[str, str]) -> dict:
     """Train (or load) ``method`` at ``preset`` (with its longer budget, if any) and score it on the test split."""
-    from adafocus.config import MODEL_TRAIN_OVERRIDES, get_config
     from adafocus.evaluate import evaluate_model
+    from adafocus.family import member_config
     from adafocus.train import train
 
     preset, method = args
-    cfg = get_config(preset, **MODEL_TRAIN_OVERRIDES.get(method, {}))
+    cfg = member_config(method, preset)
     row = evaluate_model(method, cfg, progress=False)
     h = train(method, cfg, progress=False).history  # cached now: its recorded epochs and seconds
     return {**row, "train_seconds": float(h["seconds"].sum()), "epochs": int(h["epoch"].iloc[-1]),
@@ -43,11 +43,11 @@ def evaluate_one(args: tuple[str, str]) -> dict:
 def run_family_x3d(preset: str = "small", workers: int = 2, results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
     """Train both models (in ``workers`` processes, one thread each), write ``<results_dir>/family_x3d.csv`` and
     print the table and the goal's two numbers. Returns the table."""
-    from adafocus.config import MODEL_TRAIN_OVERRIDES, get_config
     from adafocus.data.synthetic import load_splits
+    from adafocus.family import member_config
     from adafocus.pretrain_x3d import pretrained_x3d_backbones
 
-    cfg = get_config(preset, **MODEL_TRAIN_OVERRIDES.get(METHODS[0], {}))  # both models: the same X3D budget
+    cfg = member_config(METHODS[0], preset)  # both models: the same X3D budget
     load_splits(cfg.data)  # the data once, before the workers start
     if cfg.pretrain.epochs:
         pretrained_x3d_backbones(cfg)  # the X3Ds' pretraining once, shared by both

@@ -26,7 +26,7 @@ from types import SimpleNamespace
 import pandas as pd
 import torch
 
-from adafocus.benchmark import RESULTS_DIR, inference_models, iqr, time_interleaved
+from adafocus.benchmark import RESULTS_DIR, add_speedups, inference_models, iqr, time_interleaved
 from adafocus.config import DataConfig, get_config
 from adafocus.data.synthetic import load_split
 from adafocus.evaluate import inference_macs
@@ -77,13 +77,9 @@ def run_gpu_throughput(preset: str = "small", methods: tuple[str, ...] = ("full_
             rows.append({"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else device,
                          "preset": preset, "clips": f"{random} random" if random else "test split", **info[key], "batch_size": bs, "videos_per_s": float(torch.tensor(v).median()),
                          "spread": iqr(v)})
-    df = pd.DataFrame(rows)
-    full = df[df["method"] == "full_frame"].set_index(["dtype", "batch_size"])
-    ref = df.set_index(["dtype", "batch_size"]).index
-    df["speedup_vs_full"] = df["videos_per_s"].values / full.loc[ref, "videos_per_s"].values
-    df["hardware_efficiency"] = df["speedup_vs_full"] / (full.loc[ref, "gmacs"].values / df["gmacs"].values)
-    df = df[["device", "preset", "clips", "method", "dtype", "batch_size", "gmacs", "videos_per_s", "spread", "speedup_vs_full",
-             "hardware_efficiency", "trained"]]
+    df = add_speedups(pd.DataFrame(rows), ["dtype", "batch_size"])
+    df = df[["device", "preset", "clips", "method", "dtype", "batch_size", "gmacs", "videos_per_s", "spread",
+             "speedup_vs_full", "hardware_efficiency", "trained"]]
     results_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(results_dir / "throughput_gpu.csv", index=False)
     print(df.round(4).to_string(index=False))
