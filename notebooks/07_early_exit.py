@@ -171,9 +171,9 @@ seconds.round(3)
 # %% [markdown]
 # Read the two columns side by side: the fewest MACs need not be the fastest. `benchmarks/throughput.py`
 # measures the same three on the small preset at every calibrated budget (docs/design.md, "Inference
-# speed"). A GPU does not restore the link either: it runs the full frame's few large convolutions near
-# its peak and the adaptive model's many small kernels at their launch cost. The next cell shows the
-# one GPU run of `benchmarks/throughput_gpu.py` (static models, no early exit), when its table is there.
+# speed"). A GPU does not restore the link either: the next cell shows the one GPU run of
+# `benchmarks/throughput_gpu.py` (static models, no early exit), when its table is there; read the last
+# column against the MACs ratio, batch by batch.
 
 # %%
 from pathlib import Path
