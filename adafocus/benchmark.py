@@ -361,6 +361,70 @@ def time_interleaved(runners: dict, clips, batch_size: int, repeats: int, desc: 
     return samples
 
 
+def _process_worker(preset: str, methods: tuple[str, ...], batch_size: int, repeats: int, per_sample: int,
+                    barrier: Any, results: Any) -> None:
+    """One of :func:`time_in_processes`'s workers: one thread, every method's inference copy, the same schedule as
+    every other worker, each timed slot started together with them (``barrier``); ``results`` gets
+    ``{method: [(start, end), ...]}`` (a system-wide clock) or the error."""
+    from adafocus.data.batches import ground_truth_kwargs
+    from adafocus.data.synthetic import load_split
+    from adafocus.models.inference import optimize_for_inference
+
+    try:
+        torch.set_num_threads(1)
+        steady_allocator()
+        clips = load_split(get_config(preset).data, "test", progress=False).clips
+        runners = {m: optimize_for_inference(model) for m, (model, _, _) in inference_models(preset, methods).items()}
+        spans: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
+        with torch.inference_mode():
+            for r in range(-1, repeats):  # r = -1: the warm-up sample, untimed
+                batches = clip_batches(clips, batch_size, per_sample // batch_size, offset=max(r, 0) * per_sample)
+                shift = max(r, 0) % len(methods)
+                for m in methods[shift:] + methods[:shift]:
+                    barrier.wait()
+                    t0 = time.perf_counter()
+                    for b in batches:
+                        runners[m](b["video"], **ground_truth_kwargs(runners[m], b))
+                    if r >= 0:
+                        spans[m].append((t0, time.perf_counter()))
+        results.put(spans)
+    except BaseException as e:  # the others must not wait for this one at the barrier
+        barrier.abort()
+        results.put(f"{type(e).__name__}: {e}")
+
+
+def time_in_processes(preset: str, methods: tuple[str, ...], batch_size: int, repeats: int, processes: int = 2,
+                      per_sample: int = THROUGHPUT_CLIPS, timeout_s: float = 1800.0) -> dict[str, list[float]]:
+    """Videos/s of every method's inference copy when ``processes`` worker processes of one thread each run it at
+    once (e.g. one per core): how a machine serving many clips can use its cores when one process's small
+    operations cannot use them all. The schedule of :func:`time_interleaved` (the same clips for every method,
+    methods in an order rotated every sample, an untimed warm-up sample), run by every worker on the same clips;
+    each timed slot starts in all workers together, and its videos/s is ``processes * per_sample`` over the time
+    from the first worker's start to the last one's end. The models come from the cache as in
+    :func:`inference_models` (untrained where there is no checkpoint: speed does not depend on the weights)."""
+    if processes < 1 or batch_size < 1 or per_sample % batch_size:
+        raise ValueError(f"time_in_processes: expected processes >= 1 and a batch size dividing {per_sample}, got "
+                         f"processes={processes}, batch_size={batch_size}")
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(processes, timeout=timeout_s), ctx.Queue()
+    workers = [ctx.Process(target=_process_worker, args=(preset, tuple(methods), batch_size, repeats, per_sample,
+                                                         barrier, results), daemon=True) for _ in range(processes)]
+    for w in workers:
+        w.start()
+    try:
+        spans = [results.get(timeout=timeout_s) for _ in workers]
+    finally:
+        for w in workers:
+            w.join(timeout=60)
+            if w.is_alive():
+                w.kill()
+    errors = [s for s in spans if isinstance(s, str)]
+    if errors:
+        raise RuntimeError(f"time_in_processes: a worker failed: {errors[0]}")
+    return {m: [processes * per_sample / (max(s[m][r][1] for s in spans) - min(s[m][r][0] for s in spans))
+                for r in range(repeats)] for m in methods}
+
+
 def steady_allocator() -> bool:
     """Make freed tensor memory stay in the process (glibc ``mallopt``: mmap threshold 32 MiB, trim threshold
     1 GiB), so that no method's timing depends on the process's history. Without it a fresh process returns
@@ -400,7 +464,8 @@ def add_speedups(df: pd.DataFrame, setting: list[str]) -> pd.DataFrame:
 
 def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None,
                    batch_sizes: tuple[int, ...] = (32, 1), threads: int | tuple[int, ...] = (2, 1), repeats: int = 5,
-                   early_exit: bool = True, results_dir: Path = RESULTS_DIR, train_missing: bool = True) -> pd.DataFrame:
+                   early_exit: bool = True, results_dir: Path = RESULTS_DIR, train_missing: bool = True,
+                   processes: int = 2) -> pd.DataFrame:
     """Videos per second of CPU inference, each method beside the full-frame baseline, hard to fool.
 
     Every method runs its inference copy (:func:`~adafocus.models.inference.optimize_for_inference`,
@@ -416,9 +481,12 @@ def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None
     :data:`~adafocus.analysis.early_exit.EXIT_RHOS`, thresholds calibrated on the validation split, is
     timed in the same loop, in both glance modes (:data:`EXIT_METHODS`: a glance frame per exit, or the whole
     glance in one call); its ``gmacs`` and ``accuracy`` are the test split's. Static accuracies are
-    on the whole test split. Writes ``throughput.csv``: method, threads, batch_size, gmacs, accuracy,
-    videos_per_s, spread, speedup_vs_full, hardware_efficiency, early_exit, rho. ``train_missing=False``: a
-    method without a finished checkpoint is timed untrained, its accuracy left empty (and no early exit).
+    on the whole test split. With ``processes`` > 1 the static methods are also timed at the largest batch size
+    in that many processes of one thread each, all at once (:func:`time_in_processes`; the rows with
+    ``processes`` > 1, every other row is one process). Writes ``throughput.csv``: method, threads (per process),
+    batch_size, processes, gmacs, accuracy, videos_per_s, spread, speedup_vs_full (over the full frame in the
+    same setting), hardware_efficiency, early_exit, rho. ``train_missing=False``: a method without a finished
+    checkpoint is timed untrained, its accuracy left empty (and no early exit).
     """
     from adafocus.data.batches import ground_truth_kwargs
     from adafocus.data.synthetic import load_split
@@ -463,13 +531,19 @@ def run_throughput(preset: str = "small", methods: tuple[str, ...] | None = None
         for bs in batch_sizes:
             desc = f"throughput ({nt} thread{'s' * (nt > 1)}, batch {bs})"
             for k, v in time_interleaved(runners, test.clips, bs, repeats, desc).items():
-                rows.append({**info[k], "threads": nt, "batch_size": bs,
+                rows.append({**info[k], "threads": nt, "batch_size": bs, "processes": 1,
                              "videos_per_s": float(torch.tensor(v).median()), "spread": iqr(v)})
     torch.set_num_threads(before)
+    if processes > 1:
+        bs = max(batch_sizes)
+        print(f"throughput: {processes} processes of one thread, batch {bs} ...", flush=True)
+        for m, v in time_in_processes(preset, methods, bs, repeats, processes).items():
+            rows.append({**info[(m, nan)], "threads": 1, "batch_size": bs, "processes": processes,
+                         "videos_per_s": float(torch.tensor(v).median()), "spread": iqr(v)})
 
-    df = add_speedups(pd.DataFrame(rows), ["threads", "batch_size"])
-    cols = ["method", "threads", "batch_size", "gmacs", "accuracy", "videos_per_s", "spread", "speedup_vs_full",
-            "hardware_efficiency", "early_exit", "rho"]
+    df = add_speedups(pd.DataFrame(rows), ["threads", "batch_size", "processes"])
+    cols = ["method", "threads", "batch_size", "processes", "gmacs", "accuracy", "videos_per_s", "spread",
+            "speedup_vs_full", "hardware_efficiency", "early_exit", "rho"]
     df = df[cols]
     results_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(results_dir / "throughput.csv", index=False)

@@ -109,23 +109,29 @@ def fig_early_exit(fs: FigureSet) -> list[Path]:
 
 def fig_throughput(fs: FigureSet) -> list[Path]:
     """Measured videos/s of CPU inference, each method against the full-frame baseline: one panel per batch
-    size and thread count, a bar per method (early exit: one per calibrated budget ρ) with its spread
+    size and thread count (and one for the one-thread processes run at once), a bar per method (early exit: one per calibrated budget ρ) with its spread
     (interquartile range over the timed samples), its speedup, its hardware efficiency (speedup / MACs
     ratio) and its test accuracy (early exit: at that budget), so that no bar's speed is read without it."""
     df = fs.results("throughput.csv")
     if df is None:
         return []
-    for col, default in (("threads", 0), ("batch_size", 0), ("spread", 0.0), ("early_exit", False),
+    for col, default in (("threads", 0), ("batch_size", 0), ("processes", 1), ("spread", 0.0), ("early_exit", False),
                          ("rho", float("nan"))):
         if col not in df:  # a table from before the benchmark timed several settings
             df[col] = default
-    settings = sorted({(int(b), int(t)) for b, t in zip(df["batch_size"], df["threads"])}, key=lambda s: (-s[0], -s[1]))
-    ncols = len({t for _, t in settings})
+    # (batch, cores, processes): one process of 2 and of 1 threads, then several one-thread processes at once
+    settings = sorted({(int(b), int(t) * int(p), int(p)) for b, t, p in zip(df["batch_size"], df["threads"],
+                                                                              df["processes"])},
+                      key=lambda s: (s[2] > 1, -s[0], -s[1]))
+    ncols = min(2, len(settings))
     nrows = -(-len(settings) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 0.32 * len(df) / len(settings) * nrows + 1.6 * nrows),
-                             squeeze=False)
-    for ax, (bs, nt) in zip(axes.flat, settings):
-        rows = df[(df["batch_size"] == bs) & (df["threads"] == nt)].sort_values("videos_per_s")
+    panels = [df[(df["batch_size"] == bs) & (df["threads"] * df["processes"] == cores) & (df["processes"] == procs)]
+              for bs, cores, procs in settings]
+    tallest = max(len(rows) for rows in panels)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 0.32 * tallest * nrows + 1.6 * nrows), squeeze=False)
+    for ax, (bs, cores, procs), rows in zip(axes.flat, settings, panels):
+        nt = cores // procs
+        rows = rows.sort_values("videos_per_s")
         exits = rows["early_exit"].astype(bool)
         key = [m if m in METHOD_STYLE or not e else "uni_adafocus+exit" for m, e in zip(rows["method"], exits)]
         labels = [method_label(k) + (f", ρ={r:g}" if e else "") for k, e, r in zip(key, exits, rows["rho"])]
@@ -138,7 +144,8 @@ def fig_throughput(fs: FigureSet) -> list[Path]:
             ax.text(v, y, note, va="center", fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
         ax.set_xlabel("videos per second (higher is better)")
-        where = f"batch {bs}, {nt} thread{'s' * (nt > 1)}" if bs else "batched"
+        where = (f"batch {bs}, {nt} thread{'s' * (nt > 1)}" if procs == 1 else
+                 f"batch {bs}, {procs} processes of {nt} thread{'s' * (nt > 1)} at once") if bs else "batched"
         ax.set_title(f"CPU inference, {where}", fontsize=10)
         ax.margins(x=0.45)  # room for the notes beside the longest bars
     for ax in list(axes.flat)[len(settings):]:

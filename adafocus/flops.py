@@ -8,11 +8,12 @@ at 2 FLOPs per MAC. Ops it does not price are added through its ``custom_mapping
 - ``grid_sampler_2d`` (patch extraction): bilinear interpolation = 4 MACs per output element per
   channel, i.e. ``4 * N * C * Ho * Wo`` (nearest 0, bicubic 16),
 - ``upsample_bilinear2d`` (resizing frames for the glance): 4 MACs per output element,
-- ``affine_grid_generator``: each output location's (x, y) is a 3-term dot product, 6 MACs.
+- ``affine_grid_generator``: each output location's (x, y) is a 3-term dot product, 6 MACs; the
+  inference path's per-axis build of the same grid for a box (``adafocus::box_grid``) is priced alike.
 
-The inference path's exact 2x resize (:func:`adafocus.models.patches.halve_frames`) is a depthwise 2x2
-convolution, which the counter prices like any convolution: 4 MACs per output element, as the
-bilinear resize it replaces.
+- ``adafocus::average_2x2`` (the inference path's exact 2x resize,
+  :func:`adafocus.models.patches.halve_frames`): 4 MACs per output element, as the bilinear resize it
+  equals and replaces.
 
 Batch norm, activations, pooling, softmax and additions are not counted, as in the paper. Nor is the
 temporal shift of TSM (:func:`adafocus.models.backbones.temporal_shift`, Uni-AdaFocus-TSM): it moves a
@@ -37,6 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from adafocus.config import Config
 from adafocus.data.batches import ground_truth_kwargs
+from adafocus.models import patches  # noqa: F401  (registers the custom ops adafocus::average_2x2, ::box_grid)
 
 aten = torch.ops.aten
 
@@ -62,8 +64,9 @@ def _grid_sampler_2d_flop(input_shape: Any, grid_shape: Any, interpolation_mode:
     return FLOPS_PER_MAC * GRID_SAMPLE_MACS_PER_OUTPUT[int(interpolation_mode)] * n * c * ho * wo
 
 
-def _upsample_bilinear2d_flop(*args: Any, out_shape: Any = None, **kwargs: Any) -> int:
-    """FLOPs of a bilinear resize: 4 MACs per output element ``(N, C, Ho, Wo)``."""
+def _bilinear_resize_flop(*args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """FLOPs of a bilinear resize (or the exact half-size one, ``adafocus::average_2x2``): 4 MACs per output
+    element ``(N, C, Ho, Wo)``."""
     return FLOPS_PER_MAC * BILINEAR_RESIZE_MACS_PER_OUTPUT * _numel(out_shape)
 
 
@@ -74,7 +77,7 @@ def _affine_grid_flop(*args: Any, out_shape: Any = None, **kwargs: Any) -> int:
 
 def _packed_conv_flop(x_shape: Any, w_or_other_shape: Any, w_or_bias_shape: Any, *args: Any, out_shape: Any = None,
                       **kwargs: Any) -> int:
-    """FLOPs of oneDNN's fused convolution (:class:`adafocus.models.inference.PackedConv2d`): the convolution's.
+    """FLOPs of oneDNN's fused convolution (:class:`adafocus.models.inference.PackedConv`): the convolution's.
     Two overloads share the counter's key: ``(x, w, bias, ...)`` and ``.binary`` ``(x, other, w, bias, ...)``
     (the fused addition of a skip connection is not counted)."""
     binary = w_or_bias_shape is not None and len(w_or_bias_shape) == len(x_shape)
@@ -84,8 +87,10 @@ def _packed_conv_flop(x_shape: Any, w_or_other_shape: Any, w_or_bias_shape: Any,
 
 EXTRA_FLOP_FORMULAS: dict[Any, Callable[..., int]] = {
     aten.grid_sampler_2d: _grid_sampler_2d_flop,
-    aten.upsample_bilinear2d: _upsample_bilinear2d_flop,
+    aten.upsample_bilinear2d: _bilinear_resize_flop,
     aten.affine_grid_generator: _affine_grid_flop,
+    torch.ops.adafocus.average_2x2: _bilinear_resize_flop,
+    torch.ops.adafocus.box_grid: _affine_grid_flop,
 }
 if hasattr(torch.ops.mkldnn, "_convolution_pointwise"):  # the inference path's fused convolutions
     EXTRA_FLOP_FORMULAS[torch.ops.mkldnn._convolution_pointwise] = _packed_conv_flop

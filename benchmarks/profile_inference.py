@@ -125,7 +125,8 @@ def run_profile(preset: str, threads: int, batch_size: int, iters: int, top: int
     return df
 
 
-FLAGS = ("fold_bn", "exact_downsample", "inplace_residual", "fused_exits", "packed_convs")  # optimize_for_inference switches
+FLAGS = ("fold_bn", "exact_downsample", "per_axis_grid", "inplace_residual", "fused_exits",
+         "packed_convs")  # optimize_for_inference switches
 
 
 def path_variants(compile_too: bool) -> dict[str, tuple]:

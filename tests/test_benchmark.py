@@ -44,10 +44,20 @@ def test_tiny_benchmark_writes_csv_and_figures(session_cache, tmp_path):
     assert len(df) == len(csv)
 
     tp = run_throughput("tiny", methods=("full_frame", "uni_adafocus"), repeats=2, threads=1, batch_sizes=(32, 1),
-                        results_dir=results)
-    assert list(tp.columns) == ["method", "threads", "batch_size", "gmacs", "accuracy", "videos_per_s", "spread",
-                                "speedup_vs_full", "hardware_efficiency", "early_exit", "rho"]
+                        results_dir=results, processes=2)
+    assert list(tp.columns) == ["method", "threads", "batch_size", "processes", "gmacs", "accuracy", "videos_per_s",
+                                "spread", "speedup_vs_full", "hardware_efficiency", "early_exit", "rho"]
     assert len(pd.read_csv(results / "throughput.csv")) == len(tp)
+    # two one-thread processes at once: the static methods at the largest batch, against the full frame timed so
+    parallel, single = tp[tp["processes"] == 2], tp[tp["processes"] == 1]
+    assert sorted(parallel["method"]) == ["full_frame", "uni_adafocus"] and set(parallel["batch_size"]) == {32}
+    assert not parallel["early_exit"].any() and (parallel["threads"] == 1).all()
+    assert parallel.set_index("method")["accuracy"].equals(
+        single[(single["batch_size"] == 32) & ~single["early_exit"]].set_index("method")["accuracy"])
+    uni = parallel.set_index("method").loc["uni_adafocus"]
+    full = parallel.set_index("method").loc["full_frame"]
+    assert uni["speedup_vs_full"] == pytest.approx(uni["videos_per_s"] / full["videos_per_s"])
+    tp = single
     # every setting has its own baseline row; early exit is timed at every calibrated budget, in the same run
     for (threads, bs), rows in tp.groupby(["threads", "batch_size"]):
         full = rows[rows["method"] == "full_frame"]

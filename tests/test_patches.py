@@ -102,6 +102,32 @@ def test_gradients_reach_the_box() -> None:
     assert boxes.grad is not None and boxes.grad.abs().sum() > 0
 
 
+def test_the_per_axis_grid_is_affine_grids_grid_with_the_same_gradients_and_macs() -> None:
+    """box_grid (the inference copy's) = F.affine_grid for axis-aligned boxes, differentiable, priced alike."""
+    from adafocus.flops import count_macs
+    from adafocus.models.patches import box_grid
+
+    g = torch.Generator().manual_seed(0)
+    coef = torch.rand(6, 4, generator=g, dtype=torch.float64) * 2 - 1
+    zero = torch.zeros(6, dtype=torch.float64)
+    theta = torch.stack([torch.stack([coef[:, 0], zero, coef[:, 1]], -1),
+                         torch.stack([zero, coef[:, 2], coef[:, 3]], -1)], 1)  # (N, 2, 3)
+    for h, w in ((5, 7), (24, 24), (1, 3)):
+        ref = F.affine_grid(theta, [6, 1, h, w], align_corners=False)
+        torch.testing.assert_close(box_grid(coef, h, w), ref, rtol=0, atol=1e-15)
+        assert count_macs(lambda c: box_grid(c, h, w), coef) == count_macs(
+            lambda t: F.affine_grid(t, [6, 1, h, w], align_corners=False), theta) == 6 * 6 * h * w
+    torch.autograd.gradcheck(lambda c: box_grid(c, 4, 3), (coef.clone().requires_grad_(True),))
+    frames = torch.rand(2, 3, 3, 32, 40, generator=g, dtype=torch.float64)
+    boxes = torch.tensor([[2.3, 3.1, 11.7, 12.4], [0.0, 0.0, 40.0, 32.0], [5.5, 1.0, 39.0, 30.5]],
+                         dtype=torch.float64).expand(2, 3, 4)
+    for p in (8, 24):
+        torch.testing.assert_close(crop_patches(frames, boxes, p, per_axis_grid=True), crop_patches(frames, boxes, p),
+                                   rtol=0, atol=1e-12)
+    b = boxes.clone().requires_grad_(True)
+    torch.autograd.gradcheck(lambda x: crop_patches(frames, x, 5, per_axis_grid=True), (b,))
+
+
 def test_crop_shape_errors_are_clear() -> None:
     with pytest.raises(ValueError, match="boxes must have shape"):
         crop_patches(torch.rand(2, 3, 3, 16, 16), torch.zeros(2, 4, 4), 8)

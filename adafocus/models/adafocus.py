@@ -239,6 +239,9 @@ class UniAdaFocus(nn.Module):
         # the glance's resize to exactly half the size as a 2x2 average pool (patches.halve_frames: the same
         # values as bilinear there, faster): off in the model as trained; optimize_for_inference turns it on
         self.exact_downsample = False
+        # the crop's sampling grid built per axis (patches.box_grid: the same grid as F.affine_grid up to float
+        # rounding, faster): likewise off as trained, on in the inference copy
+        self.per_axis_grid = False
 
     def build_policies(self, glance_dim: int, map_side: int) -> None:
         """The spatial policy and its surrogate head, the temporal policy: those ``self.cfg`` switches on, reading
@@ -455,7 +458,7 @@ class UniAdaFocus(nn.Module):
                 if P != self.frame_size:
                     x = resize_frames(x, P)
             else:
-                x = crop_patches(frames, boxes, P).flatten(0, 1)  # (B * k, C, P, P)
+                x = crop_patches(frames, boxes, P, self.per_axis_grid).flatten(0, 1)  # (B * k, C, P, P)
             x = self.prepare_2d(x)
         with stage("focus"):
             if self.cfg.focus_tsm:

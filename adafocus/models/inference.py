@@ -11,11 +11,14 @@ for every registered model). Its switches, each timed side by side by
 - ``exact_downsample`` (``model.exact_downsample``; :func:`adafocus.models.patches.halve_frames`):
   the glance's resize to exactly half the size as the 2x2 average it equals, on frames gathered
   straight into channels-last memory.
+- ``per_axis_grid`` (``model.per_axis_grid``; :func:`adafocus.models.patches.box_grid`): the crop's
+  sampling grid built per axis from the boxes instead of by ``F.affine_grid``'s batched matrix product.
 - ``fused_exits``: each phase's exit heads as one batched product (``baddbmm``), the running
   max-pools as in-place maxima.
-- ``packed_convs`` (:class:`PackedConv2d`): 2-D convolutions with their weights reordered once into
-  oneDNN's layout and the activation after them (or a residual block's addition and activation)
-  fused into the same kernel, where oneDNN is available.
+- ``packed_convs`` (:class:`PackedConv`): the 2-D convolutions of the glance and focus networks and the
+  spatial policy's 3-D ones with their weights reordered once into oneDNN's layout and the activation
+  after them (or a residual block's addition and activation) fused into the same kernel, where oneDNN
+  is available.
 - ``inplace_residual``: in-place skip additions (what is left of the fusion without oneDNN).
 
 Parameters are frozen (no autograd bookkeeping); run the copy under ``torch.inference_mode()``. The
@@ -73,14 +76,14 @@ def packed_conv_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
 
-class PackedConv2d(nn.Module):
-    """A 2-D convolution for inference: its weight reordered once into oneDNN's own layout (eager PyTorch
-    reorders it at every call) and the activation after it fused into the same kernel (``relu``,
+class PackedConv(nn.Module):
+    """A 2-D or 3-D convolution for inference: its weight reordered once into oneDNN's own layout (eager
+    PyTorch reorders it at every call) and the activation after it fused into the same kernel (``relu``,
     ``hardtanh`` for ReLU6, or none); ``forward(x, other)`` also adds ``other`` (a skip connection)
     before the activation, in the same kernel. The same arithmetic as ``act(conv(x) [+ other])``;
     :mod:`adafocus.flops` counts its MACs as the convolution's."""
 
-    def __init__(self, conv: nn.Conv2d, act: nn.Module | None = None) -> None:
+    def __init__(self, conv: nn.Conv2d | nn.Conv3d, act: nn.Module | None = None) -> None:
         super().__init__()
         self.attr, self.scalars = _ACTIVATIONS[type(act)] if act is not None else ("none", [])
         self.padding, self.stride = list(conv.padding), list(conv.stride)
@@ -88,8 +91,9 @@ class PackedConv2d(nn.Module):
         weight = conv.weight.detach().float()
         self.weight_shape = tuple(weight.shape)
         self.bias = None if conv.bias is None else conv.bias.detach().float().contiguous()
-        self.packed = torch._C._nn.mkldnn_reorder_conv2d_weight(weight.contiguous().to_mkldnn(), self.padding,
-                                                                self.stride, self.dilation, self.groups)
+        reorder = (torch._C._nn.mkldnn_reorder_conv3d_weight if weight.dim() == 5 else
+                   torch._C._nn.mkldnn_reorder_conv2d_weight)
+        self.packed = reorder(weight.contiguous().to_mkldnn(), self.padding, self.stride, self.dilation, self.groups)
 
     def forward(self, x: Tensor, other: Tensor | None = None) -> Tensor:
         args = (self.padding, self.stride, self.dilation, self.groups)
@@ -105,18 +109,19 @@ class PackedConv2d(nn.Module):
                f"act={self.attr}"
 
 
-def _pack_convolutions(module: nn.Module) -> None:
-    """Every ``Conv2d`` of an ``nn.Sequential`` (its ReLU / ReLU6 after it fused) -> :class:`PackedConv2d`;
-    the last convolution of a residual block also takes the skip connection (and the block's ReLU)."""
+def _pack_convolutions(module: nn.Module, kinds: tuple[type, ...] = (nn.Conv2d,)) -> None:
+    """Every convolution of a type in ``kinds`` in an ``nn.Sequential`` (its ReLU / ReLU6 after it fused) ->
+    :class:`PackedConv`; the last convolution of a residual block also takes the skip connection (and the block's
+    ReLU)."""
     for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
         keys = list(seq._modules)
         for i, key in enumerate(keys):
             conv = seq._modules.get(key)
-            if type(conv) is not nn.Conv2d:
+            if type(conv) not in kinds:
                 continue
             nxt = seq._modules.get(keys[i + 1]) if i + 1 < len(keys) else None
             act = nxt if type(nxt) in _ACTIVATIONS else None
-            seq._modules[key] = PackedConv2d(conv, act)
+            seq._modules[key] = PackedConv(conv, act)
             if act is not None:
                 del seq._modules[keys[i + 1]]
     for m in module.modules():
@@ -125,11 +130,11 @@ def _pack_convolutions(module: nn.Module) -> None:
             m.fuse()
 
 
-def _last_packed(seq: nn.Module) -> "PackedConv2d | None":
-    """The last module of a (nested) Sequential if it is a PackedConv2d without an activation."""
+def _last_packed(seq: nn.Module) -> "PackedConv | None":
+    """The last module of a (nested) Sequential if it is a PackedConv without an activation."""
     while isinstance(seq, nn.Sequential) and len(seq):
         seq = seq[-1]
-    return seq if isinstance(seq, PackedConv2d) and seq.attr == "none" else None
+    return seq if isinstance(seq, PackedConv) and seq.attr == "none" else None
 
 
 class _FusedResidualBlock(nn.Module):
@@ -282,14 +287,15 @@ def inference_class(cls: type) -> type:
 
 def optimize_for_inference(model: UniAdaFocus, fold_bn: bool = True, exact_downsample: bool = True,
                            inplace_residual: bool = True, fused_exits: bool = True,
-                           packed_convs: bool = True) -> InferenceUniAdaFocus:
+                           packed_convs: bool = True, per_axis_grid: bool = True) -> InferenceUniAdaFocus:
     """An eval-mode copy of ``model`` for fast CPU inference (see the module docstring); ``model`` is unchanged.
 
     ``fold_bn``: fold batch norms into convolutions; ``exact_downsample``: resize by exactly 2 with an
-    average pool; ``inplace_residual``: skip connections add (and ReLU) in place; ``fused_exits``: the
-    exit heads of a phase as one batched product; ``packed_convs``: 2-D convolutions with prepacked weights and
-    their activation (and a residual block's skip connection) fused, where oneDNN is available
-    (:func:`packed_conv_available`). Each measured in benchmarks/profile_inference.py.
+    average pool; ``per_axis_grid``: the crop's grid built per axis; ``inplace_residual``: skip connections add
+    (and ReLU) in place; ``fused_exits``: the exit heads of a phase as one batched product; ``packed_convs``: 2-D
+    convolutions (and the spatial policy's 3-D ones) with prepacked weights and their activation (and a residual
+    block's skip connection) fused, where oneDNN is available (:func:`packed_conv_available`). Each measured in
+    benchmarks/profile_inference.py.
     """
     if not isinstance(model, UniAdaFocus):
         raise TypeError(f"optimize_for_inference: expected a UniAdaFocus model, got {type(model).__name__}")
@@ -297,12 +303,15 @@ def optimize_for_inference(model: UniAdaFocus, fold_bn: bool = True, exact_downs
     if fold_bn:
         fold_batchnorm(out)
     out.exact_downsample = bool(exact_downsample)
+    out.per_axis_grid = bool(per_axis_grid)
     for p in out.parameters():
         p.requires_grad_(False)
     if packed_convs and packed_conv_available() and next(out.parameters()).dtype == torch.float32:
         for net in (out.glance, out.focus):
             if net is not None:
                 _pack_convolutions(net)
+        if out.spatial_policy is not None:  # its 3-D convolutions read channels-last glance maps
+            _pack_convolutions(out.spatial_policy, (nn.Conv3d,))
     if inplace_residual:
         for m in out.modules():
             if type(m) in _INPLACE:

@@ -97,13 +97,51 @@ def box_centers(boxes: Tensor) -> Tensor:
     return torch.stack([(x0 + x1) / 2, (y0 + y1) / 2], dim=-1)
 
 
-def crop_patches(frames: Tensor, boxes: Tensor, patch_size: int | tuple[int, int]) -> Tensor:
+def _cell_centers(n: int, like: Tensor) -> Tensor:
+    """``(n,)`` the centres of ``n`` equal cells of [-1, 1], computed as ``F.affine_grid`` does
+    (``align_corners=False``): ``linspace(-1, 1, n) * (n - 1) / n``."""
+    return torch.linspace(-1, 1, n, dtype=like.dtype, device=like.device) * ((n - 1) / n)
+
+
+@torch.library.custom_op("adafocus::box_grid", mutates_args=())
+def box_grid(coef: Tensor, height: int, width: int) -> Tensor:
+    """``F.affine_grid``'s sampling grid ``(N, height, width, 2)`` for axis-aligned maps, built per axis:
+    ``coef`` ``(N, 4)`` = ``(a_x, b_x, a_y, b_y)``, the grid's x at column ``j`` is ``a_x * u_j + b_x`` and
+    its y at row ``i`` is ``a_y * v_i + b_y`` (``u``, ``v``: the output cells' centres in [-1, 1]). The same
+    values as ``F.affine_grid`` with ``theta = [[a_x, 0, b_x], [0, a_y, b_y]]`` up to float rounding, without
+    its batched matrix product over every location; :mod:`adafocus.flops` prices it as that affine map
+    (6 MACs per location), so a path that uses it counts what ``F.affine_grid`` would."""
+    ax, bx, ay, by = coef[:, :, None, None].unbind(1)  # (N, 1, 1) each
+    grid = coef.new_empty(coef.shape[0], height, width, 2)
+    grid[..., 0] = torch.addcmul(bx, ax, _cell_centers(width, coef)[None, None, :])
+    grid[..., 1] = torch.addcmul(by, ay, _cell_centers(height, coef)[None, :, None])
+    return grid
+
+
+@box_grid.register_fake
+def _(coef: Tensor, height: int, width: int) -> Tensor:
+    return coef.new_empty(coef.shape[0], height, width, 2)
+
+
+def _box_grid_backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+    gx, gy = grad[..., 0], grad[..., 1]  # (N, H, W)
+    u, v = _cell_centers(grad.shape[2], grad), _cell_centers(grad.shape[1], grad)
+    return torch.stack([(gx * u).sum((1, 2)), gx.sum((1, 2)), (gy * v[:, None]).sum((1, 2)), gy.sum((1, 2))], 1), \
+        None, None
+
+
+box_grid.register_autograd(_box_grid_backward)
+
+
+def crop_patches(frames: Tensor, boxes: Tensor, patch_size: int | tuple[int, int],
+                 per_axis_grid: bool = False) -> Tensor:
     """Resample each box of each frame to a ``P x P`` patch (bilinear, differentiable in ``boxes``).
 
     frames: ``(B, K, C, H, W)`` (or ``(N, C, H, W)``); boxes: ``(B, K, 4)`` (or ``(N, 4)``) as
     ``(x0, y0, x1, y1)`` in pixels of these frames. Returns ``(B, K, C, P, P)`` (or ``(N, C, P, P)``).
     Samples that fall within half a pixel outside the frame repeat the border pixel, as
-    ``F.interpolate`` does.
+    ``F.interpolate`` does. ``per_axis_grid``: the sampling grid from :func:`box_grid` instead of
+    ``F.affine_grid`` (the same grid up to float rounding, faster; the inference copy's choice).
     """
     if frames.dim() not in (4, 5):
         raise ValueError(f"crop_patches: frames must be (B, K, C, H, W) or (N, C, H, W), got shape "
@@ -116,14 +154,15 @@ def crop_patches(frames: Tensor, boxes: Tensor, patch_size: int | tuple[int, int
     C, H, W = frames.shape[-3:]
     flat = frames.reshape(-1, C, H, W)  # (N, C, H, W)
     x0, y0, x1, y1 = boxes.reshape(-1, 4).to(frames.dtype).unbind(-1)  # (N,) each
-    # affine_grid maps output cell centers (2j+1)/P - 1 in (-1, 1) through theta; we want them to land
-    # on the box's cell centers in normalised input coordinates u = 2 * x / W - 1.
-    zero = torch.zeros_like(x0)
-    theta = torch.stack([
-        torch.stack([(x1 - x0) / W, zero, (x0 + x1) / W - 1], dim=-1),
-        torch.stack([zero, (y1 - y0) / H, (y0 + y1) / H - 1], dim=-1),
-    ], dim=1)  # (N, 2, 3)
-    grid = F.affine_grid(theta, [flat.shape[0], C, ph, pw], align_corners=False)  # (N, P, P, 2)
+    # the grid maps output cell centers (2j+1)/P - 1 in (-1, 1) to the box's cell centers in normalised
+    # input coordinates u = 2 * x / W - 1: scale (x1 - x0) / W, shift (x0 + x1) / W - 1 (and the same in y)
+    ax, bx, ay, by = (x1 - x0) / W, (x0 + x1) / W - 1, (y1 - y0) / H, (y0 + y1) / H - 1
+    if per_axis_grid:
+        grid = box_grid(torch.stack([ax, bx, ay, by], dim=1), ph, pw)  # (N, P, P, 2)
+    else:
+        zero = torch.zeros_like(x0)
+        theta = torch.stack([torch.stack([ax, zero, bx], dim=-1), torch.stack([zero, ay, by], dim=-1)], dim=1)
+        grid = F.affine_grid(theta, [flat.shape[0], C, ph, pw], align_corners=False)  # (N, P, P, 2)
     patches = F.grid_sample(flat, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return patches.reshape(*lead, C, ph, pw)
 
@@ -145,27 +184,64 @@ def resize_frames(frames: Tensor, size: int) -> Tensor:
     return F.interpolate(frames, size=size, mode="bilinear", align_corners=False)
 
 
+@torch.library.custom_op("adafocus::average_2x2", mutates_args=())
+def average_2x2(frames: Tensor, channels_last: bool) -> Tensor:
+    """Frames ``(N, C, H, W)`` (even ``H`` and ``W``, rows contiguous) -> the mean of every 2x2 block,
+    ``(N, C, H/2, W/2)``, channels-last memory if ``channels_last``. Rows first, where pairs of rows are contiguous
+    runs; then pairs of columns written straight into the output's memory format. :mod:`adafocus.flops` prices
+    it as the bilinear resize it equals: 4 MACs per output element."""
+    N, C, H, W = frames.shape
+    if frames.stride(-1) != 1 or frames.stride(-2) != W:
+        frames = frames.contiguous()
+    rows = frames.unflatten(2, (H // 2, 2)).flatten(3)  # (N, C, H/2, 2W): rows 2i and 2i + 1 side by side
+    pairs = torch.add(rows[..., :W], rows[..., W:])  # (N, C, H/2, W)
+    out = torch.empty(N, C, H // 2, W // 2, dtype=frames.dtype, device=frames.device,
+                      memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    torch.add(pairs[..., 0::2], pairs[..., 1::2], out=out)
+    return out.mul_(0.25)
+
+
+@average_2x2.register_fake
+def _(frames: Tensor, channels_last: bool) -> Tensor:
+    N, C, H, W = frames.shape
+    return frames.new_empty(N, C, H // 2, W // 2)
+
+
+def _average_2x2_backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+    return grad.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1).mul_(0.25), None
+
+
+average_2x2.register_autograd(_average_2x2_backward)
+
+
+def _shared_slice(frame_idx: Tensor) -> slice | None:
+    """``frame_idx`` ``(B, k)`` as the slice of frames it equals when every clip reads the same evenly spaced,
+    increasing frames (the glance at test time), else None."""
+    rows = frame_idx.tolist()
+    first = rows[0]
+    step = first[1] - first[0] if len(first) > 1 else 1
+    if step < 1 or any(r != first for r in rows) or first != list(range(first[0], first[-1] + 1, step)):
+        return None
+    return slice(first[0], first[-1] + 1, step)
+
+
 def halve_frames(video: Tensor, frame_idx: Tensor, channels_last: bool = False) -> Tensor:
     """Frames ``frame_idx`` ``(B, k)`` of ``video`` ``(B, T, C, H, W)`` at half their size, ``(B * k, C, H/2, W/2)``:
     the values of :func:`resize_frames` to ``H/2`` in fewer operations.
 
     Bilinear resizing to exactly half the size (``align_corners=False``) samples output pixel ``j`` at
     input ``2j + 0.5``, halfway between pixels ``2j`` and ``2j + 1``: weights 1/2 and 1/2 in each axis,
-    i.e. the mean of a 2x2 block, a 2x2 average pool. It runs as a depthwise 2x2 convolution of stride 2
-    with weights 1/4 (so :mod:`adafocus.flops` counts the same 4 MACs per output as for the resize;
-    equal to it up to float rounding, exactly on integer-valued frames). ``channels_last``: the frames
-    are gathered straight into channels-last memory (one copy) and come out channels-last.
+    i.e. the mean of a 2x2 block (:func:`average_2x2`, priced by :mod:`adafocus.flops` at the resize's 4 MACs
+    per output; equal to it up to float rounding, exactly on integer-valued frames). When every clip reads the
+    same evenly spaced frames (the glance at test time) they are read where they are; otherwise gathered
+    with one block copy each (:func:`gather_frames`). ``channels_last``: the result is in channels-last memory.
     """
     B, T, C, H, W = video.shape
     if H % 2 or W % 2:
         raise ValueError(f"halve_frames: frames of even size expected, got {H}x{W}")
-    if channels_last and video.stride(0) == video.stride(1) * T:
-        flat = (torch.arange(B, device=video.device)[:, None] * T + frame_idx).reshape(-1)
-        x = video.permute(0, 1, 3, 4, 2).flatten(0, 1).index_select(0, flat).permute(0, 3, 1, 2)  # NHWC memory
-    else:
-        x = gather_frames(video, frame_idx).flatten(0, 1)
-    weight = torch.full((C, 1, 2, 2), 0.25, dtype=video.dtype, device=video.device)
-    return F.conv2d(x, weight, stride=2, groups=C)
+    if frame_idx.shape[1] > 0 and (frames := _shared_slice(frame_idx)) is not None:
+        return average_2x2(video[:, frames].flatten(0, 1), channels_last)
+    return average_2x2(gather_frames(video, frame_idx).flatten(0, 1), channels_last)
 
 
 def interpolate_actions(actions: Tensor, glance_idx: Tensor, num_frames: int) -> Tensor:

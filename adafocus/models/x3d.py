@@ -376,7 +376,7 @@ class UniAdaFocusX3D(UniAdaFocus):
                     raise ValueError("UniAdaFocusX3D.focus_features: a space-time cube has one box for all its "
                                      f"{K} frames; got boxes that differ between frames")
                 # the K frames as K * C channels: one crop (one sampling grid) per clip
-                x = crop_patches(frames.flatten(1, 2), boxes[:, 0], P).view(B, K, C, P, P)
+                x = crop_patches(frames.flatten(1, 2), boxes[:, 0], P, self.per_axis_grid).view(B, K, C, P, P)
             x = self.prepare_3d(x.transpose(1, 2))  # (B, C, K, P, P)
         with stage("focus"):
             return self.focus(x)[:, None]  # (B, 1, C_f)
