@@ -127,8 +127,9 @@ def fig_throughput(fs: FigureSet) -> list[Path]:
     nrows = -(-len(settings) // ncols)
     panels = [df[(df["batch_size"] == bs) & (df["threads"] * df["processes"] == cores) & (df["processes"] == procs)]
               for bs, cores, procs in settings]
-    tallest = max(len(rows) for rows in panels)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 0.32 * tallest * nrows + 1.6 * nrows), squeeze=False)
+    heights = [max(len(rows) for rows in panels[i * ncols:(i + 1) * ncols]) + 3 for i in range(nrows)]  # bars + title
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 0.32 * sum(heights) + 0.8), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
     for ax, (bs, cores, procs), rows in zip(axes.flat, settings, panels):
         nt = cores // procs
         rows = rows.sort_values("videos_per_s")
@@ -152,7 +153,7 @@ def fig_throughput(fs: FigureSet) -> list[Path]:
         ax.axis("off")
     fig.suptitle("Wall-clock throughput vs the full-frame baseline (speedup; eff. = speedup / MACs ratio; "
                  "test accuracy)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the suptitle
     return fs.save(fig, "throughput")
 
 
