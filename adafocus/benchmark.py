@@ -23,6 +23,7 @@ threads on a 2-core machine); the shared pretraining runs first, once.
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -411,8 +412,19 @@ def time_in_processes(preset: str, methods: tuple[str, ...], batch_size: int, re
                                                          barrier, results), daemon=True) for _ in range(processes)]
     for w in workers:
         w.start()
+    spans: list[Any] = []
     try:
-        spans = [results.get(timeout=timeout_s) for _ in workers]
+        deadline = time.monotonic() + timeout_s
+        while len(spans) < processes:
+            try:
+                spans.append(results.get(timeout=5.0))
+            except queue.Empty:
+                dead = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+                if dead or time.monotonic() > deadline:  # a worker died without a word, or nothing came in time
+                    barrier.abort()
+                    what = f"exited with code {dead[0]}" if dead else f"did not report within {timeout_s:g} s"
+                    raise RuntimeError(f"time_in_processes: a worker {what} (preset {preset!r}, methods "
+                                       f"{list(methods)})") from None
     finally:
         for w in workers:
             w.join(timeout=60)

@@ -118,8 +118,8 @@ if FAST:
 # same process (`benchmarks/results/throughput.csv`, every setting in `figures/throughput.png`). The
 # paper measured 569 against 218 videos per second on a GPU for Uni-AdaFocus-TSM against TSM (about
 # 2.6x; Wang et al., TPAMI 2024). The cell shows the static models in one setting: batches of 32 clips,
-# one process of two threads; `hardware_efficiency` is the speedup over the MACs ratio (1 = the seconds
-# fall as the MACs do).
+# one process of two threads. `hardware_efficiency` is the speedup divided by the MACs ratio: it would be
+# one if the seconds fell as the MACs do.
 
 # %%
 speed = results_table("throughput.csv", ("method", "videos_per_s", "threads", "batch_size", "processes"))

@@ -88,3 +88,14 @@ def test_evaluate_model_reports_policy_metrics_beside_references(session_cache):
         assert key in row and row[key] == row[key]  # present and not NaN
     assert 0 <= row["box_iou"] <= 1 and 0 <= row["frame_recall"] <= 1
     assert row["supervision"] == "none" and row["recipe"] == "cpu"
+
+
+def test_time_in_processes_names_a_failing_worker_and_checks_its_arguments():
+    from adafocus.benchmark import time_in_processes
+
+    with pytest.raises(RuntimeError, match="a worker failed: ValueError: throughput: unknown method 'nope'"):
+        time_in_processes("tiny", ("nope",), batch_size=32, repeats=1, processes=2)
+    with pytest.raises(ValueError, match="batch size dividing 32"):
+        time_in_processes("tiny", ("full_frame",), batch_size=5, repeats=1)
+    with pytest.raises(ValueError, match="processes >= 1"):
+        time_in_processes("tiny", ("full_frame",), batch_size=32, repeats=1, processes=0)
