@@ -161,17 +161,18 @@ def exiting_forward(model: UniAdaFocus, video: Tensor, thresholds: Tensor, patch
 
     pick = (lambda x: None if x is None else x[alive])
     plan = model.decide(seen, len(alive), patch_mode, frame_mode, pick(gt_boxes), pick(gt_mask))
+    # what the focus steps read of the plan, for the clips still running (the glance maps are not carried along)
+    frame_idx, boxes, full = plan.frame_idx, plan.boxes, plan.patch_mode == "full"  # (b, K), (b, K, 4)
     for start, stop in _chunks(can_leave, cls.glance_frames, cls.num_focus, group):
         if len(alive) == 0:
             break
         # only the frames this run looks at, gathered from the clips still running (not whole clips)
-        frames = gather_frames(video, plan.frame_idx[:, start:stop], alive)  # (b, k, C, H, W)
+        frames = gather_frames(video, frame_idx[:, start:stop], alive)  # (b, k, C, H, W)
         local = torch.arange(stop - start).expand(len(alive), -1)
-        feats = model.focus_features(frames, plan.boxes[:, start:stop], local,
-                                     full=plan.patch_mode == "full")  # (b, k, C_f)
+        feats = model.focus_features(frames, boxes[:, start:stop], local, full=full)  # (b, k, C_f)
         for j in range(stop - start):
             logits, state = cls.focus_step(feats[:, j], state)
             stay = settle(logits)
             if stay is not None:
-                plan, feats = plan.select(stay), feats[stay]
+                frame_idx, boxes, feats = frame_idx[stay], boxes[stay], feats[stay]
     return ExitInference(logits_taken, pred, step_taken, conf_taken)
