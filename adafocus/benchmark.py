@@ -335,30 +335,38 @@ def calibrated_exits(model, cfg: Config, test_pred, rhos: tuple[float, ...] | No
             for rho in (EXIT_RHOS if rhos is None else rhos)]
 
 
-def time_interleaved(runners: dict, clips, batch_size: int, repeats: int, desc: str = "timing",
-                     per_sample: int = THROUGHPUT_CLIPS, device: str | torch.device = "cpu") -> dict[Any, list[float]]:
-    """Videos/s of every ``runners[key](batch)``, interleaved: ``repeats`` timed samples, each the same
-    ``per_sample`` clips of ``clips`` for every runner (sample ``r``: clips ``per_sample * r`` on, in batches of
-    ``batch_size``), runners in an order rotated every sample, after one untimed warm-up sample for every runner
-    alike. Runs under ``torch.inference_mode``. The clips are on ``device`` before the clock starts; a runner on a
-    GPU must wait for its own work before it returns."""
+def interleaved_slots(keys: list, clips, batch_size: int, repeats: int, per_sample: int = THROUGHPUT_CLIPS,
+                      desc: str | None = None, device: str | torch.device = "cpu"):
+    """The schedule of every timer here: for each sample ``r`` (``-1``: a warm-up, untimed, then ``0 ..
+    repeats - 1``) the same ``per_sample`` clips of ``clips`` for every key (sample ``r``: clips ``per_sample * r``
+    on, in batches of ``batch_size``, on ``device``), the keys in an order rotated every sample. Yields
+    ``(r, key, batches)``; ``desc``: a progress bar over the samples."""
     if batch_size < 1 or per_sample % batch_size:
         raise ValueError(f"batch sizes must divide {per_sample}, got {batch_size}")
-    keys = list(runners)
-    samples: dict[Any, list[float]] = {k: [] for k in keys}
+    for r in tqdm(range(-1, repeats), desc=desc, leave=False, disable=desc is None):
+        chosen = clip_batches(clips, batch_size, per_sample // batch_size, offset=max(r, 0) * per_sample)
+        batches = [{**b, "video": b["video"].to(device)} for b in chosen]
+        shift = max(r, 0) % len(keys)
+        for k in keys[shift:] + keys[:shift]:
+            yield r, k, batches
+
+
+def time_interleaved(runners: dict, clips, batch_size: int, repeats: int, desc: str = "timing",
+                     per_sample: int = THROUGHPUT_CLIPS, device: str | torch.device = "cpu") -> dict[Any, list[float]]:
+    """Videos/s of every ``runners[key](batch)``, interleaved (:func:`interleaved_slots`): ``repeats`` timed
+    samples, each the same ``per_sample`` clips for every runner, runners in an order rotated every sample, after
+    one untimed warm-up sample for every runner alike. Runs under ``torch.inference_mode``. The clips are on
+    ``device`` before the clock starts; a runner on a GPU must wait for its own work before it returns."""
+    samples: dict[Any, list[float]] = {k: [] for k in runners}
     with torch.inference_mode():
-        for r in tqdm(range(-1, repeats), desc=desc, leave=False):  # r = -1: the warm-up sample, untimed
-            chosen = clip_batches(clips, batch_size, per_sample // batch_size, offset=max(r, 0) * per_sample)
-            batches = [{**b, "video": b["video"].to(device)} for b in chosen]
-            shift = max(r, 0) % len(keys)
-            for k in keys[shift:] + keys[:shift]:
-                fn = runners[k]
-                t0 = time.perf_counter()
-                for b in batches:
-                    fn(b)
-                secs = time.perf_counter() - t0
-                if r >= 0:
-                    samples[k].append(per_sample / secs)
+        for r, k, batches in interleaved_slots(list(runners), clips, batch_size, repeats, per_sample, desc, device):
+            fn = runners[k]
+            t0 = time.perf_counter()
+            for b in batches:
+                fn(b)
+            secs = time.perf_counter() - t0
+            if r >= 0:
+                samples[k].append(per_sample / secs)
     return samples
 
 
@@ -378,16 +386,13 @@ def _process_worker(preset: str, methods: tuple[str, ...], batch_size: int, repe
         runners = {m: optimize_for_inference(model) for m, (model, _, _) in inference_models(preset, methods).items()}
         spans: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
         with torch.inference_mode():
-            for r in range(-1, repeats):  # r = -1: the warm-up sample, untimed
-                batches = clip_batches(clips, batch_size, per_sample // batch_size, offset=max(r, 0) * per_sample)
-                shift = max(r, 0) % len(methods)
-                for m in methods[shift:] + methods[:shift]:
-                    barrier.wait()
-                    t0 = time.perf_counter()
-                    for b in batches:
-                        runners[m](b["video"], **ground_truth_kwargs(runners[m], b))
-                    if r >= 0:
-                        spans[m].append((t0, time.perf_counter()))
+            for r, m, batches in interleaved_slots(list(methods), clips, batch_size, repeats, per_sample):
+                barrier.wait()
+                t0 = time.perf_counter()
+                for b in batches:
+                    runners[m](b["video"], **ground_truth_kwargs(runners[m], b))
+                if r >= 0:
+                    spans[m].append((t0, time.perf_counter()))
         results.put(spans)
     except BaseException as e:  # the others must not wait for this one at the barrier
         barrier.abort()
@@ -398,7 +403,7 @@ def time_in_processes(preset: str, methods: tuple[str, ...], batch_size: int, re
                       per_sample: int = THROUGHPUT_CLIPS, timeout_s: float = 1800.0) -> dict[str, list[float]]:
     """Videos/s of every method's inference copy when ``processes`` worker processes of one thread each run it at
     once (e.g. one per core): how a machine serving many clips can use its cores when one process's small
-    operations cannot use them all. The schedule of :func:`time_interleaved` (the same clips for every method,
+    operations cannot use them all. The schedule of :func:`interleaved_slots` (the same clips for every method,
     methods in an order rotated every sample, an untimed warm-up sample), run by every worker on the same clips;
     each timed slot starts in all workers together, and its videos/s is ``processes * per_sample`` over the time
     from the first worker's start to the last one's end. The models come from the cache as in

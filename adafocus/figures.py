@@ -109,9 +109,10 @@ def fig_early_exit(fs: FigureSet) -> list[Path]:
 
 def fig_throughput(fs: FigureSet) -> list[Path]:
     """Measured videos/s of CPU inference, each method against the full-frame baseline: one panel per batch
-    size and thread count (and one for the one-thread processes run at once), a bar per method (early exit: one per calibrated budget ρ) with its spread
-    (interquartile range over the timed samples), its speedup, its hardware efficiency (speedup / MACs
-    ratio) and its test accuracy (early exit: at that budget), so that no bar's speed is read without it."""
+    size and thread count (and one for the one-thread processes run at once), a bar per method (early exit: one
+    per calibrated budget ρ) with its spread (interquartile range over the timed samples), its speedup, its
+    hardware efficiency (speedup / MACs ratio) and its test accuracy (early exit: at that budget), so that no
+    bar's speed is read without it."""
     df = fs.results("throughput.csv")
     if df is None:
         return []

@@ -9,8 +9,7 @@ at 2 FLOPs per MAC. Ops it does not price are added through its ``custom_mapping
   channel, i.e. ``4 * N * C * Ho * Wo`` (nearest 0, bicubic 16),
 - ``upsample_bilinear2d`` (resizing frames for the glance): 4 MACs per output element,
 - ``affine_grid_generator``: each output location's (x, y) is a 3-term dot product, 6 MACs; the
-  inference path's per-axis build of the same grid for a box (``adafocus::box_grid``) is priced alike.
-
+  inference path's per-axis build of the same grid for a box (``adafocus::box_grid``) is priced alike,
 - ``adafocus::average_2x2`` (the inference path's exact 2x resize,
   :func:`adafocus.models.patches.halve_frames`): 4 MACs per output element, as the bilinear resize it
   equals and replaces.

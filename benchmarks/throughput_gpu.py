@@ -75,8 +75,8 @@ def run_gpu_throughput(preset: str = "small", methods: tuple[str, ...] = ("full_
         for key, v in time_interleaved(runners, clips, bs, repeats, f"{device}, batch {bs}", per_sample,
                                        dev).items():
             rows.append({"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else device,
-                         "preset": preset, "clips": f"{random} random" if random else "test split", **info[key], "batch_size": bs, "videos_per_s": float(torch.tensor(v).median()),
-                         "spread": iqr(v)})
+                         "preset": preset, "clips": f"{random} random" if random else "test split", **info[key],
+                         "batch_size": bs, "videos_per_s": float(torch.tensor(v).median()), "spread": iqr(v)})
     df = add_speedups(pd.DataFrame(rows), ["dtype", "batch_size"])
     df = df[["device", "preset", "clips", "method", "dtype", "batch_size", "gmacs", "videos_per_s", "spread",
              "speedup_vs_full", "hardware_efficiency", "trained"]]

@@ -9,8 +9,8 @@ for every registered model). Its switches, each timed side by side by
 - ``fold_bn`` (:func:`fold_batchnorm`): in eval mode a batch norm is a per-channel affine map, so
   ``bn(conv(x)) == conv'(x)`` with scaled weights and a bias: one pass over every activation fewer.
 - ``exact_downsample`` (``model.exact_downsample``; :func:`adafocus.models.patches.halve_frames`):
-  the glance's resize to exactly half the size as the 2x2 average it equals, on frames gathered
-  straight into channels-last memory.
+  the glance's resize to exactly half the size as the 2x2 average it equals, written straight into
+  channels-last memory, from frames read in place when every clip glances at the same evenly spaced ones.
 - ``per_axis_grid`` (``model.per_axis_grid``; :func:`adafocus.models.patches.box_grid`): the crop's
   sampling grid built per axis from the boxes instead of by ``F.affine_grid``'s batched matrix product.
 - ``fused_exits``: each phase's exit heads as one batched product (``baddbmm``), the running
